@@ -1,14 +1,53 @@
-# Every target sets up what it needs; a fresh clone only needs Python 3.10+ and make.
+# Every target sets up what it needs: a fresh clone only needs Python 3.10+ and make.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+PYTEST_ARGS ?=
 
-.PHONY: venv
-venv: $(STAMP)
+.PHONY: demo test soak bench lint venv plugins postgres docs clean
 
-$(STAMP): pyproject.toml
+## demo: install everything, start the emulator (or use real Zoho credentials), load PostgreSQL
+demo: venv plugins postgres
+	$(BIN)/python scripts/demo.py
+
+## test: the same set-up, then the whole test suite
+test: venv plugins postgres
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## soak: the randomized no-loss test with many more examples
+soak: venv plugins postgres
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/integration/test_no_loss.py $(PYTEST_ARGS)
+
+## bench: throughput and memory benchmarks against the emulator
+bench: venv plugins postgres
+	$(BIN)/python bench/run.py
+
+lint: venv
+	$(BIN)/ruff check tap_zoho_crm tests bench scripts
+	$(BIN)/mypy tap_zoho_crm
+
+## docs: regenerate the README's settings table from the tap's --about output
+docs: venv
+	$(BIN)/python scripts/readme_settings.py
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[postgres]' pytest hypothesis ruff mypy types-requests
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e '.[postgres]' 'meltano==4.4.1' \
+		pytest hypothesis ruff mypy types-requests
+	touch $@
+
+plugins: $(VENV)/.plugins
+
+$(VENV)/.plugins: $(VENV)/.installed meltano.yml
+	$(BIN)/meltano install
+	touch $@
+
+postgres:
+	scripts/ensure_postgres.sh
+
+clean:
+	rm -rf $(VENV) .meltano .pytest_cache
