@@ -1,0 +1,40 @@
+"""Full load of Leads through the real `meltano run tap-zoho-crm target-postgres`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration import harness
+from tests.integration.conftest import start_emulator
+
+pytestmark = pytest.mark.integration
+
+
+def test_full_load_over_three_pages_equals_truth(project_factory) -> None:
+    emulator = start_emulator(leads=5000, page_size=2000)
+    try:
+        project = project_factory(emulator)
+
+        project.run()
+
+        harness.assert_table_matches(project.schema, emulator)
+        jobs = emulator.stats()["jobs"]
+        assert len(jobs) == 3, jobs
+        assert len(harness.table_rows(project.schema)) == 5000
+    finally:
+        emulator.stop()
+
+
+def test_second_run_without_changes_loads_nothing_new(project_factory) -> None:
+    emulator = start_emulator(leads=300, page_size=200)
+    try:
+        project = project_factory(emulator)
+        project.run()
+        first = harness.table_rows(project.schema)
+
+        project.run()
+
+        assert harness.table_rows(project.schema).keys() == first.keys()
+        harness.assert_table_matches(project.schema, emulator)
+    finally:
+        emulator.stop()
