@@ -1,0 +1,164 @@
+"""Changes known from outside a Bulk Read export, and the rules that merge them into it.
+
+target-postgres keeps whichever version of a row arrives last, whatever its ``Modified_Time``.
+So a sync must never emit an older version of a record after a newer one, and the simplest way
+to guarantee that is to emit every record at most once per run, in its newest known version.
+
+A ``ChangeSet`` holds the ids that webhook events or the deleted-records list point at. Bulk
+rows for those ids are held back rather than emitted; fetched versions are offered the same way.
+When the export is done, ``settle()`` returns one outcome per id: the newest version seen, that
+version marked deleted, or a bare tombstone when no version was ever seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+LOGGER = logging.getLogger(__name__)
+
+DELETED_AT = "_sdc_deleted_at"
+MODIFIED_TIME = "Modified_Time"
+
+
+class Event(Protocol):
+    """What the change set reads from a stored webhook event."""
+
+    seq: int
+    record_id: str
+    operation: str
+    server_time_ms: int
+
+
+def parse_instant(value: str) -> dt.datetime:
+    """Parse an ISO 8601 date-time into an aware UTC datetime (naive input is UTC)."""
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def format_instant(moment: dt.datetime) -> str:
+    """Format an aware datetime the way the stream carries date-times: UTC, seconds."""
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class _Pending:
+    """What is known of one id: its newest version so far and whether it was deleted."""
+
+    deleted_at: dt.datetime | None = None
+    version: dict[str, Any] | None = None
+    version_time: dt.datetime | None = None
+
+
+@dataclass
+class Outcome:
+    """What a settled change set asks the stream to emit."""
+
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    tombstones: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ChangeSet:
+    """Ids with news from events or the deleted list, and the versions offered for them.
+
+    Invariant: an id is either absent (bulk rows for it flow straight through) or pending
+    (every version of it is held until ``settle``), so no id is emitted twice in a run.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, _Pending] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._pending
+
+    def add_events(self, events: Iterable[Event]) -> int:
+        """Apply events in sequence order: the last operation on an id decides.
+
+        Returns the number of events read.
+        """
+        count = 0
+        for event in events:
+            count += 1
+            pending = self._pending.setdefault(event.record_id, _Pending())
+            if event.operation == "delete":
+                moment = dt.datetime.fromtimestamp(event.server_time_ms / 1000, dt.timezone.utc)
+                pending.deleted_at = moment
+            else:
+                pending.deleted_at = None
+        return count
+
+    def add_deleted(self, record_id: str, deleted_time: str) -> None:
+        """Record a deletion seen in Zoho's deleted-records list.
+
+        A later event that says the record changed (a restore) still wins, because events
+        are added after the list and clear ``deleted_at``.
+        """
+        moment = parse_instant(deleted_time)
+        pending = self._pending.setdefault(record_id, _Pending())
+        if pending.deleted_at is None or moment > pending.deleted_at:
+            pending.deleted_at = moment
+
+    def ids_to_fetch(self) -> list[str]:
+        """Ids whose newest version must be read with Get Records."""
+        return [key for key, pending in self._pending.items() if pending.deleted_at is None]
+
+    def offer(self, record: dict[str, Any]) -> bool:
+        """Hold ``record`` if its id is pending; keep it only if it is the newest so far.
+
+        Returns True when the record was taken (the caller must not emit it). Ties on
+        ``Modified_Time`` keep the version offered first: fetched versions are offered before
+        the export is read, and an edit after the fetch leaves a newer event for the next run.
+        """
+        pending = self._pending.get(record["id"])
+        if pending is None:
+            return False
+        raw_time = record.get(MODIFIED_TIME)
+        moment = parse_instant(raw_time) if raw_time else None
+        if pending.version is None or _newer(moment, pending.version_time):
+            pending.version = record
+            pending.version_time = moment
+        return True
+
+    def settle(self) -> Outcome:
+        """Decide what to emit for every pending id; the set is empty afterwards."""
+        outcome = Outcome()
+        for record_id, pending in self._pending.items():
+            for kind, record in _settle_one(record_id, pending):
+                getattr(outcome, kind).append(record)
+        self._pending.clear()
+        return outcome
+
+
+def _newer(candidate: dt.datetime | None, current: dt.datetime | None) -> bool:
+    if candidate is None:
+        return False
+    return current is None or candidate > current
+
+
+def _settle_one(record_id: str, pending: _Pending) -> Iterator[tuple[str, dict[str, Any]]]:
+    version, deleted_at = pending.version, pending.deleted_at
+    if deleted_at is None:
+        if version is None:
+            # Fetch found nothing: deleted since the event. Its delete event or the
+            # deleted-records list brings the tombstone; nothing to say now.
+            LOGGER.debug("Changed record %s is gone from Zoho; awaiting its deletion", record_id)
+            return
+        yield "upserts", {**version, DELETED_AT: None}
+        return
+    if version is not None and _newer(pending.version_time, deleted_at):
+        # Restored after the deletion: the newer live version wins.
+        yield "upserts", {**version, DELETED_AT: None}
+        return
+    if version is not None:
+        # Deleted, and a version is at hand: keep its values, marked deleted.
+        yield "upserts", {**version, DELETED_AT: format_instant(deleted_at)}
+        return
+    yield "tombstones", {"id": record_id, DELETED_AT: format_instant(deleted_at)}
