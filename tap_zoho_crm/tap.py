@@ -1,0 +1,150 @@
+"""``TapZohoCRM``: settings, discovery, and a CLI that reports tap errors in one line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import typing as t
+
+import click
+import requests
+from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import SingerCommand
+from typing_extensions import override
+
+from tap_zoho_crm import metadata
+from tap_zoho_crm.auth import ZohoAuth
+from tap_zoho_crm.bulk import BulkReader, BulkSettings
+from tap_zoho_crm.client import ZohoClient
+from tap_zoho_crm.datacenters import get_data_center
+from tap_zoho_crm.errors import ConfigError, ZohoError
+from tap_zoho_crm.schema import build_module_schema
+from tap_zoho_crm.settings import CONFIG_SCHEMA, TapSettings
+from tap_zoho_crm.streams import ModuleStream
+
+SECRETS = ("client_id", "client_secret", "refresh_token")
+
+
+class ZohoCommand(SingerCommand):
+    """The Singer CLI, with tap errors (``ZohoError``) logged as one line and exit code 1.
+
+    Errors can surface while options are parsed (``--discover`` runs in a click callback)
+    or while the command runs, so ``main`` is the one place that sees both.
+    """
+
+    @override
+    def main(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        try:
+            return super().main(*args, **kwargs)
+        except ZohoError as exc:
+            self.logger.error("%s", exc)
+            sys.exit(1)
+
+
+class TapZohoCRM(Tap):
+    """Copies Zoho CRM modules with Bulk Read (full and catch-up loads)."""
+
+    name = "tap-zoho-crm"
+    package_name = "tap-zoho-crm"
+    dynamic_catalog = True
+    message_writer_class = MsgSpecWriter
+    config_jsonschema = CONFIG_SCHEMA
+
+    @functools.cached_property
+    def settings(self) -> TapSettings:
+        """Typed view of the validated config."""
+        return TapSettings.from_config(self.config)
+
+    @functools.cached_property
+    def client(self) -> ZohoClient:
+        """The run's one API client (one session, one token)."""
+        settings = self.settings
+        session = requests.Session()
+        session.headers["User-Agent"] = f"{self.name}/{self.plugin_version}"
+        auth = ZohoAuth(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            refresh_token=settings.refresh_token,
+            data_center=get_data_center(settings.data_center),
+            accounts_url=settings.accounts_url,
+            session=session,
+            timeout_seconds=settings.request_timeout_seconds,
+            max_retries=settings.max_retries,
+        )
+        return ZohoClient(
+            auth,
+            session=session,
+            timeout_seconds=settings.request_timeout_seconds,
+            max_retries=settings.max_retries,
+        )
+
+    @functools.cached_property
+    def bulk_reader(self) -> BulkReader:
+        """Bulk Read job runner shared by the streams."""
+        settings = self.settings
+        return BulkReader(
+            self.client,
+            BulkSettings(
+                poll_initial_seconds=settings.bulk_poll_initial_seconds,
+                poll_max_seconds=settings.bulk_poll_max_seconds,
+                job_timeout_seconds=settings.bulk_job_timeout_seconds,
+            ),
+        )
+
+    @override
+    def discover_streams(self) -> list[ModuleStream]:
+        """One stream per configured module, with a schema built from Zoho's fields."""
+        modules = metadata.resolve_modules(self.client, self.settings.modules)
+        streams = []
+        for module in modules:
+            fields = metadata.fetch_fields(self.client, module.api_name)
+            streams.append(
+                ModuleStream(
+                    self,
+                    module_schema=build_module_schema(module.api_name, fields),
+                    name=module.api_name,
+                    bulk_reader=self.bulk_reader,
+                )
+            )
+        return streams
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate as the SDK does, but fail with one ConfigError naming every problem."""
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            problems = "; ".join(exc.errors) or str(exc)
+            msg = f"Invalid settings: {problems}. See --about for every setting."
+            raise ConfigError(msg) from None
+        if raise_errors:
+            _check_settings(self.config)
+        return errors
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        return ZohoCommand(
+            name=command.name,
+            callback=command.callback,
+            params=command.params,
+            help=command.help,
+            context_settings=command.context_settings,
+            logger=cls.logger,
+        )
+
+
+def _check_settings(config: t.Mapping[str, t.Any]) -> None:
+    """Checks JSON Schema cannot express: secrets must not be blank, DC must be known."""
+    blank = [key for key in SECRETS if not str(config.get(key) or "").strip()]
+    if blank:
+        msg = f"Settings {', '.join(blank)} must not be empty: set them from Zoho's API console."
+        raise ConfigError(msg)
+    get_data_center(str(config.get("data_center") or "us"))
+
+
+if __name__ == "__main__":
+    TapZohoCRM.cli()
