@@ -25,11 +25,13 @@ import typing as t
 
 from singer_sdk import Stream
 from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tap_zoho_crm.bulk import BulkPage, BulkReader, BulkWindow
 from tap_zoho_crm.casting import RowCaster
-from tap_zoho_crm.schema import ID, REPLICATION_KEY, Kind, ModuleSchema
+from tap_zoho_crm.schema import DELETED_AT, ID, REPLICATION_KEY, Kind, ModuleSchema
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -124,3 +126,29 @@ class ModuleStream(Stream):
             return caster
 
         return make
+
+    @functools.cached_property
+    def _records_need_pruning(self) -> bool:
+        """True only if ``_sdc_deleted_at`` is deselected (every other column is handled)."""
+        return not self.mask.get(("properties", DELETED_AT), True)
+
+    @override
+    def _generate_record_messages(self, record: Record) -> t.Generator[RecordMessage, None, None]:
+        """The SDK's record messages without its per-record property pruning.
+
+        Records already hold only selected, typed properties (see ``selected_kinds``), and
+        pruning them again was the largest single cost of a full load. Stream maps and
+        flattening still apply.
+        """
+        if self._records_need_pruning:
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
