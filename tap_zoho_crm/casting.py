@@ -116,6 +116,20 @@ CASTERS: dict[Kind, Caster | None] = {
 
 _CAST_FAILURES = (ValueError, TypeError, ArithmeticError, KeyError)
 
+EXPECTED: dict[Kind, str] = {
+    Kind.ID: "digits",
+    Kind.TEXT: "text",
+    Kind.BIGINT: "an integer kept as text",
+    Kind.INTEGER: "an integer",
+    Kind.NUMBER: "a finite decimal number",
+    Kind.BOOLEAN: "true or false",
+    Kind.DATE: "a date YYYY-MM-DD",
+    Kind.DATETIME: "an ISO 8601 date-time with a UTC offset",
+    Kind.LOOKUP: "a record id (digits)",
+    Kind.MULTISELECT: "values joined with ';'",
+}
+"""What each kind expects, for error messages (Python's own messages quote the value)."""
+
 
 def _identity(value: str) -> str:
     return value
@@ -184,10 +198,10 @@ class RowCaster:
                 continue
             try:
                 cast(cell)
-            except _CAST_FAILURES as exc:
+            except _CAST_FAILURES:
                 msg = (
                     f"Cannot cast column {name!r} ({kind.value}) of record id {row_id}: "
-                    f"{exc} (a value of {len(cell)} characters)"
+                    f"expected {EXPECTED[kind]}, got a value of {len(cell)} characters"
                 )
                 return CastError(msg)
         return CastError(f"Cannot cast record id {row_id}")  # pragma: no cover

@@ -93,10 +93,10 @@ def normalise_record(item: t.Mapping[str, t.Any], kinds: t.Mapping[str, Kind]) -
             continue
         try:
             record[name] = normalise_value(kind, item[name])
-        except (ValueError, TypeError, ArithmeticError) as exc:
+        except (ValueError, TypeError, ArithmeticError):
             msg = (
                 f"Cannot normalise field {name!r} ({kind.value}) of record id "
-                f"{item.get(ID, '?')}: {exc}"
+                f"{item.get(ID, '?')}: expected {casting.EXPECTED[kind]}"
             )
             raise CastError(msg) from None
     record[DELETED_AT] = None
