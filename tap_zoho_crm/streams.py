@@ -24,8 +24,8 @@ import functools
 import typing as t
 
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
