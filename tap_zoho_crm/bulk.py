@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import logging
@@ -26,7 +27,7 @@ import time
 import typing as t
 
 from tap_zoho_crm import csvzip
-from tap_zoho_crm.errors import BulkJobError, DataError, ZohoAPIError
+from tap_zoho_crm.errors import BulkJobError, CorruptFileError, DataError, ZohoAPIError
 from tap_zoho_crm.schema import REPLICATION_KEY
 
 if t.TYPE_CHECKING:
@@ -92,6 +93,9 @@ class BulkSettings:
     poll_initial_seconds: float = 2.0
     poll_max_seconds: float = 60.0
     job_timeout_seconds: float = 3600.0
+    failure_retries: int = 1
+    download_attempts: int = 3
+    downloads_per_minute: int = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +141,7 @@ class BulkReader:
         self._sleep = sleep
         self._workdir = workdir
         self._created_at: dict[str, float] = {}
+        self._downloads: collections.deque[float] = collections.deque()
 
     def create_job(
         self, module: str, fields: t.Sequence[str], window: BulkWindow | None = None
@@ -220,23 +225,63 @@ class BulkReader:
         make_caster: RowCasterFactory,
         *,
         start_job_id: str | None = None,
+        start_page_token: str | None = None,
+        first_number: int = 1,
     ) -> t.Iterator[tuple[BulkPage, t.Iterator[dict[str, t.Any]]]]:
         """Yield (page, typed rows) for every page of the load, in order.
 
-        ``start_job_id`` continues with an existing job instead of creating the first one.
-        Read each page's rows before asking for the next page.
+        ``start_job_id`` continues with an existing job instead of creating the first one;
+        ``start_page_token`` is the token that job came from (used to re-create it after a
+        FAILURE). Read each page's rows before asking for the next page.
         """
-        job_id: str | None = start_job_id or self.create_job(module, fields, window)
-        number = 0
+        token = start_page_token
+        job_id: str | None = start_job_id or self._create(module, fields, window, token)
+        number = first_number - 1
         while job_id is not None:
             number += 1
-            page = self._complete_page(module, window, number, job_id)
+            page = self._complete_with_retry(
+                module, fields, window, number, job_id, page_token=token
+            )
             rows = self._page_rows(page, make_caster)
             try:
                 yield page, rows
             finally:
                 rows.close()
-            job_id = page.next_job_id
+            job_id, token = page.next_job_id, page.next_page_token
+
+    def _create(
+        self,
+        module: str,
+        fields: t.Sequence[str],
+        window: BulkWindow,
+        page_token: str | None,
+    ) -> str:
+        """A job for the window's first page, or for the page ``page_token`` points at."""
+        if page_token:
+            return self.create_next_job(page_token)
+        return self.create_job(module, fields, window)
+
+    def _complete_with_retry(
+        self,
+        module: str,
+        fields: t.Sequence[str],
+        window: BulkWindow,
+        number: int,
+        job_id: str,
+        *,
+        page_token: str | None,
+    ) -> BulkPage:
+        """Complete the job; a FAILURE gets ``failure_retries`` fresh jobs of the same query."""
+        attempts_left = self.settings.failure_retries
+        while True:
+            try:
+                return self._complete_page(module, window, number, job_id)
+            except BulkJobError as exc:
+                if not exc.failed or attempts_left <= 0:
+                    raise
+                attempts_left -= 1
+                LOGGER.warning("%s; creating the job again", exc)
+                job_id = self._create(module, fields, window, page_token)
 
     def _complete_page(self, module: str, window: BulkWindow, number: int, job_id: str) -> BulkPage:
         """Wait for the job, log it, and start the next page's job right away."""
@@ -271,28 +316,66 @@ class BulkReader:
     def _page_rows(
         self, page: BulkPage, make_caster: RowCasterFactory
     ) -> t.Generator[dict[str, t.Any], None, None]:
-        """Download the page's ZIP to a temporary file and yield typed rows from it."""
+        """Yield the page's typed rows; a damaged download is fetched again.
+
+        Rows already yielded are not yielded again after a re-download: the result of a
+        completed job does not change, so the first ``emitted`` rows are skipped.
+        """
+        started = time.perf_counter()
+        emitted = 0
+        for attempt in range(1, self.settings.download_attempts + 1):
+            try:
+                for row in self._download_rows(page, make_caster, skip=emitted):
+                    yield row
+                    emitted += 1
+                break
+            except CorruptFileError as exc:
+                if attempt == self.settings.download_attempts:
+                    msg = (
+                        f"{exc}; gave up after {attempt} downloads of job {page.job_id}. "
+                        "The run stops without STATE for this page; run again later"
+                    )
+                    raise CorruptFileError(msg) from None
+                LOGGER.warning("%s; downloading job %s again", exc, page.job_id)
+        _check_count(page, emitted)
+        seconds = max(time.perf_counter() - started, 1e-9)
+        LOGGER.info(
+            "%s page %d emitted: %d rows in %.1f s (%.0f rows/s)",
+            page.module,
+            page.number,
+            emitted,
+            seconds,
+            emitted / seconds,
+        )
+
+    def _download_rows(
+        self, page: BulkPage, make_caster: RowCasterFactory, *, skip: int
+    ) -> t.Generator[dict[str, t.Any], None, None]:
+        """Download the page's ZIP to a temporary file and yield typed rows after ``skip``."""
         with tempfile.TemporaryDirectory(prefix="tzc-bulk-", dir=self._workdir) as scratch:
             path = pathlib.Path(scratch) / f"{page.job_id}.zip"
+            self._respect_download_limit()
             size = csvzip.download(self.client, f"{BULK_PATH}/{page.job_id}/result", path)
             LOGGER.debug("Downloaded %d bytes for job %s", size, page.job_id)
-            started = time.perf_counter()
-            rows = 0
             with csvzip.open_csv(path) as (header, raw_rows):
                 cast = make_caster(header)
-                for raw in raw_rows:
-                    yield cast(raw)
-                    rows += 1
-            _check_count(page, rows)
-            seconds = max(time.perf_counter() - started, 1e-9)
-            LOGGER.info(
-                "%s page %d emitted: %d rows in %.1f s (%.0f rows/s)",
-                page.module,
-                page.number,
-                rows,
-                seconds,
-                rows / seconds,
-            )
+                for index, raw in enumerate(raw_rows):
+                    if index >= skip:
+                        yield cast(raw)
+
+    def _respect_download_limit(self) -> None:
+        """Zoho allows ``downloads_per_minute`` result downloads; wait rather than get 429."""
+        window = 60.0
+        limit = self.settings.downloads_per_minute
+        now = self._clock()
+        while self._downloads and now - self._downloads[0] >= window:
+            self._downloads.popleft()
+        if len(self._downloads) >= limit:
+            wait = window - (now - self._downloads[0])
+            LOGGER.info("Waiting %.1f s: Zoho allows %d downloads a minute", wait, limit)
+            self._sleep(wait)
+            self._downloads.popleft()
+        self._downloads.append(self._clock())
 
 
 def _check_count(page: BulkPage, rows: int) -> None:
@@ -308,4 +391,4 @@ def _failure(job_id: str, details: t.Mapping[str, t.Any]) -> BulkJobError:
     error = (details.get("result") or {}).get("error_message") or {}
     code = error.get("code") or "no code"
     message = error.get("message") or "no message"
-    return BulkJobError(job_id, f"Bulk Read job {job_id} failed: {code}: {message}")
+    return BulkJobError(job_id, f"Bulk Read job {job_id} failed: {code}: {message}", failed=True)

@@ -48,10 +48,15 @@ class ZohoAPIError(ZohoError):
 
 
 class BulkJobError(ZohoError):
-    """A Bulk Read job failed or did not finish before its deadline."""
+    """A Bulk Read job failed or did not finish before its deadline.
 
-    def __init__(self, job_id: str, message: str) -> None:
+    ``failed`` is True when Zoho reported ``FAILURE`` (worth another job), False when the
+    job ran past the deadline.
+    """
+
+    def __init__(self, job_id: str, message: str, *, failed: bool = False) -> None:
         self.job_id = job_id
+        self.failed = failed
         super().__init__(message)
 
 

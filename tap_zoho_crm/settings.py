@@ -125,7 +125,87 @@ _HTTP = th.PropertiesList(
     ),
 )
 
-GROUPS: tuple[th.PropertiesList, ...] = (_AUTH, _SCOPE, _BULK, _HTTP)
+_EVENTS = th.PropertiesList(
+    th.Property(
+        "webhook_public_url",
+        th.StringType,
+        title="Public webhook URL",
+        description="URL at which Zoho reaches the webhook receiver (tap-zoho-crm-webhook "
+        "serve). Set it to subscribe a Notification API channel before the first Bulk Read "
+        "and renew it every sync. Default: none (no channel: every sync is a Bulk Read "
+        "catch-up).",
+    ),
+    th.Property(
+        "webhook_token",
+        th.StringType,
+        secret=True,
+        title="Channel token",
+        description="Secret (at most 50 characters) Zoho echoes in every callback. "
+        "Default: generated on first subscribe and kept in the event store.",
+    ),
+    th.Property(
+        "event_store_url",
+        th.StringType,
+        default="sqlite:///zoho_events.sqlite3",
+        title="Event store URL",
+        description="Where the receiver stores events and the tap reads them: "
+        "sqlite:///path (one host) or postgresql://user@host/db (several hosts). "
+        "Default: sqlite:///zoho_events.sqlite3 (relative to the working directory, the "
+        "Meltano project under Meltano).",
+    ),
+    th.Property(
+        "channel_expiry_hours",
+        th.NumberType,
+        default=24,
+        title="Channel lifetime (hours)",
+        description="Expiry asked for the channel, at most 168 (Zoho silently gives one hour "
+        "to a longer request). Default: 24.",
+    ),
+    th.Property(
+        "channel_renew_before_hours",
+        th.NumberType,
+        default=12,
+        title="Renew before (hours)",
+        description="A sync renews the channel when less than this is left. Default: 12.",
+    ),
+    th.Property(
+        "event_retention_hours",
+        th.NumberType,
+        default=168,
+        title="Event retention (hours)",
+        description="Events already committed to the target are deleted from the store after "
+        "this long. Default: 168 (one week).",
+    ),
+)
+
+_CATCHUP = th.PropertiesList(
+    th.Property(
+        "reconcile_interval_hours",
+        th.NumberType,
+        default=24,
+        title="Reconcile interval (hours)",
+        description="Run a Bulk Read catch-up at least this often even when no event was "
+        "missed. Default: 24.",
+    ),
+    th.Property(
+        "catchup_margin_seconds",
+        th.IntegerType,
+        default=300,
+        title="Catch-up safety margin (seconds)",
+        description="A catch-up re-reads from this long before the previous sync started, "
+        "boundary second included. Default: 300.",
+    ),
+    th.Property(
+        "daily_credit_budget",
+        th.IntegerType,
+        title="API credit budget per 24 hours",
+        description="Stop a sync cleanly, with STATE written, before the tap's own calls in "
+        "the last 24 hours would exceed this many Zoho API credits (a Bulk Read job costs "
+        "50, other calls 1). Default: none (no limit).",
+    ),
+)
+
+GROUPS: tuple[th.PropertiesList, ...] = (_AUTH, _SCOPE, _BULK, _HTTP, _EVENTS, _CATCHUP)
 
 
 def _merge(groups: t.Iterable[th.PropertiesList]) -> dict[str, t.Any]:
@@ -156,6 +236,15 @@ class TapSettings:
     bulk_job_timeout_seconds: float = 3600.0
     request_timeout_seconds: float = 30.0
     max_retries: int = 5
+    webhook_public_url: str | None = None
+    webhook_token: str | None = dataclasses.field(default=None, repr=False)
+    event_store_url: str = "sqlite:///zoho_events.sqlite3"
+    channel_expiry_hours: float = 24.0
+    channel_renew_before_hours: float = 12.0
+    event_retention_hours: float = 168.0
+    reconcile_interval_hours: float = 24.0
+    catchup_margin_seconds: int = 300
+    daily_credit_budget: int | None = None
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> TapSettings:
@@ -178,7 +267,20 @@ class TapSettings:
             bulk_job_timeout_seconds=float(get("bulk_job_timeout_seconds", 3600)),
             request_timeout_seconds=float(get("request_timeout_seconds", 30)),
             max_retries=int(get("max_retries", 5)),
+            webhook_public_url=config.get("webhook_public_url") or None,
+            webhook_token=config.get("webhook_token") or None,
+            event_store_url=str(get("event_store_url", "sqlite:///zoho_events.sqlite3")),
+            channel_expiry_hours=float(get("channel_expiry_hours", 24)),
+            channel_renew_before_hours=float(get("channel_renew_before_hours", 12)),
+            event_retention_hours=float(get("event_retention_hours", 168)),
+            reconcile_interval_hours=float(get("reconcile_interval_hours", 24)),
+            catchup_margin_seconds=int(get("catchup_margin_seconds", 300)),
+            daily_credit_budget=_optional_int(config.get("daily_credit_budget")),
         )
+
+
+def _optional_int(value: t.Any) -> int | None:
+    return None if value in (None, "") else int(value)
 
 
 def _parse_start_date(value: t.Any) -> datetime.datetime | None:
