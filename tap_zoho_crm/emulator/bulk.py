@@ -29,9 +29,9 @@ from .catalog import ORG, USER_IDS, Module
 from .criteria import Predicate, compile_criteria
 from .data import View
 from .errors import ZohoError, crm_error, too_many_requests
-from .export import Cell, ExportResult, corrupted_copy, write_result
+from .export import Column, ExportResult, corrupted_copy, write_result
 from .state import State
-from .values import csv_cell, dotted_ok
+from .values import csv_column, dotted_ok
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Job:
     id: str
     module: Module
     header: list[str]
-    cells: list[Cell]
+    columns: list[Column]
     predicate: Predicate | None
     spec: dict[str, Any]
     after_id: str | None
@@ -110,7 +110,7 @@ class BulkService:
         started = time.monotonic()
         path = os.path.join(self.state.workdir.name, f"{job.id}.zip")
         assert job.view is not None
-        result = write_result(path, job.id, job.view, header=job.header, cells=job.cells,
+        result = write_result(path, job.id, job.view, header=job.header, columns=job.columns,
                               predicate=job.predicate, after_id=job.after_id, skip=job.skip,
                               limit=job.page_size)
         with self.state.lock:
@@ -156,7 +156,7 @@ class BulkService:
     def _new_job(self, spec: dict[str, Any], after_id: str | None, page: int,
                  token: str | None, path: str) -> Job:
         module = self._module(spec["module"])
-        header, cells = self._columns(module, spec.get("fields"))
+        header, columns = self._columns(module, spec.get("fields"))
         predicate, echo = (None, None)
         if spec.get("criteria") is not None:
             predicate, echo = compile_criteria(module, spec["criteria"])
@@ -174,7 +174,7 @@ class BulkService:
             query_echo["page_token"] = token
         config = self.state.config
         skip = 0 if token else (page - 1) * config.page_size
-        return Job(f"{ORG}0000030{self._serial:05d}", module, header, cells, predicate, spec,
+        return Job(f"{ORG}0000030{self._serial:05d}", module, header, columns, predicate, spec,
                    after_id, page, skip, config.page_size, self.state.now(),
                    config.job_seconds, fate, query_echo, token)
 
@@ -188,7 +188,7 @@ class BulkService:
                            module=name)
         return module
 
-    def _columns(self, module: Module, names: Any) -> tuple[list[str], list[Cell]]:
+    def _columns(self, module: Module, names: Any) -> tuple[list[str], list[Column]]:
         fmt, directory = self.state.formatter, self.state.directory
         if names is not None and not (isinstance(names, list)
                                       and all(isinstance(n, str) for n in names)):
@@ -196,7 +196,7 @@ class BulkService:
                            api_name="fields")
         if not names or len(names) > MAX_FIELDS:  # Zoho exports every field past 200
             names = [f.api_name for f in module.fields if f.exported]
-        header, cells = ["Id"], [csv_cell(module.fields[0], fmt)]
+        header, columns = ["Id"], [csv_column(module.fields[0], fmt)]
         for name in names:
             if name in ("id", "Id") or name in header:
                 continue
@@ -208,8 +208,8 @@ class BulkService:
                 raise _wrapped("FIELD_NOT_SUPPORTED", "the field type cannot be exported",
                                api_name=name)
             header.append(name)
-            cells.append(csv_cell(fld, fmt, attr or None, directory))
-        return header, cells
+            columns.append(csv_column(fld, fmt, attr or None, directory))
+        return header, columns
 
     # -- page tokens ------------------------------------------------------------------
 

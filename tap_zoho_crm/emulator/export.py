@@ -15,10 +15,12 @@ import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 from .data import View
 
-Cell = Callable[[tuple], str]
+Column = tuple[int, "Callable[[Any], Any] | None"]
 
 
 @dataclass
@@ -30,11 +32,13 @@ class ExportResult:
     more: bool
 
 
-def write_result(path: str, job_id: str, view: View, *, header: list[str], cells: list[Cell],
+def write_result(path: str, job_id: str, view: View, *, header: list[str], columns: list[Column],
                  predicate: Callable[[tuple], bool] | None, after_id: str | None,
                  skip: int, limit: int) -> ExportResult:
     """Export matching rows after `after_id`, skipping `skip` of them, at most `limit`."""
     count, last_id, more = 0, None, False
+    pick = itemgetter(*(index for index, _ in columns))
+    fixes = [(pos, convert) for pos, (_, convert) in enumerate(columns) if convert is not None]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive, \
             archive.open(f"{job_id}.csv", "w", force_zip64=True) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
@@ -49,7 +53,11 @@ def write_result(path: str, job_id: str, view: View, *, header: list[str], cells
             if count == limit:
                 more = True
                 break
-            writer.writerow([cell(row) for cell in cells])
+            values = list(pick(row)) if len(columns) > 1 else [pick(row)]
+            for pos, convert in fixes:
+                if values[pos] is not None:
+                    values[pos] = convert(values[pos])
+            writer.writerow(values)
             count += 1
             last_id = row[0]
         text.flush()

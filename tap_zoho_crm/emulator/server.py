@@ -216,7 +216,7 @@ class Emulator:
 
     def start(self) -> Emulator:
         """Serve on a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="zoho-emulator", daemon=True)
         self._thread.start()
         log.info("emulator listening on %s", self.base_url)
@@ -224,7 +224,7 @@ class Emulator:
 
     def serve_forever(self) -> None:
         """Serve on the calling thread until `stop()` is called from elsewhere."""
-        self._server.serve_forever()
+        self._server.serve_forever(0.05)
 
     def stop(self) -> None:
         """Stop serving and remove temporary files."""

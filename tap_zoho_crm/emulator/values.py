@@ -141,48 +141,42 @@ def format_number(value: float | int) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def csv_cell(fld: Field, fmt: Formatter, attr: str | None = None,
-             directory: Directory | None = None) -> Callable[[tuple], str]:
-    """Build the function that turns a record tuple into this column's CSV cell text.
+Column = tuple[int, "Callable[[Any], Any] | None"]
 
-    Null is always the empty cell. `attr` is the part after the dot in a dot-notation
-    column (`Owner.last_name`, `Referred_Account.Account_Name`).
+
+def csv_column(fld: Field, fmt: Formatter, attr: str | None = None,
+               directory: Directory | None = None) -> Column:
+    """How one CSV column is made: the tuple position, and a converter for non-null values.
+
+    A converter of None means the stored value is written as is (text, ids, dates and
+    integers; the csv module writes null as the empty cell). `attr` is the part after the
+    dot of a dot-notation column (`Owner.last_name`, `Referred_Account.Account_Name`).
     """
     i = fld.index
-    if attr is not None and directory is not None:
-        return _dotted_cell(fld, attr, directory)
+    if attr is not None and attr != "id" and directory is not None:
+        return i, _dotted(fld, attr, directory)
     kind = fld.kind
-    if kind in ("text", "id", "date", "lookup", "user", "layout", "consent"):
-        return lambda row: row[i] or ""
-    if kind == "int":
-        return lambda row: "" if row[i] is None else str(row[i])
+    if kind in ("text", "id", "date", "lookup", "user", "layout", "consent", "int"):
+        return i, None
     if kind == "num":
         places = fld.meta.get("decimal_place") if fld.data_type == "formula" else None
-        if places:
-            return lambda row: "" if row[i] is None else f"{row[i]:.{places}f}"
-        return lambda row: "" if row[i] is None else format_number(row[i])
+        return i, (lambda v: f"{v:.{places}f}") if places else format_number
     if kind == "bool":
-        return lambda row: "" if row[i] is None else ("true" if row[i] else "false")
+        return i, lambda v: "true" if v else "false"
     if kind == "datetime":
-        iso = fmt.iso
-        return lambda row: "" if row[i] is None else iso(row[i])
+        return i, fmt.iso
     if kind in ("multi", "tag"):
-        return lambda row: ";".join(row[i]) if row[i] else ""
+        return i, ";".join
     raise ValueError(f"{fld.api_name} is not exported")
 
 
-def _dotted_cell(fld: Field, attr: str, directory: Directory) -> Callable[[tuple], str]:
-    i = fld.index
-    if attr == "id":
-        return lambda row: row[i] or ""
+def _dotted(fld: Field, attr: str, directory: Directory) -> Callable[[Any], Any]:
     if fld.kind == "user":
         if attr == "full_name":
-            return lambda row: directory.user_json(row[i])["name"] if row[i] else ""
+            return lambda v: directory.user_json(v)["name"]
         pos = USER_ATTRS[attr]
-        return lambda row: (directory.users.get(row[i]) or ("", "", ""))[pos] or "" if row[
-            i] else ""
-    names = directory.accounts
-    return lambda row: names.get(row[i], "") if row[i] else ""
+        return lambda v: (directory.users.get(v) or ("", "", ""))[pos]
+    return lambda v: directory.accounts.get(v, "")
 
 
 def dotted_ok(fld: Field, attr: str) -> bool:
