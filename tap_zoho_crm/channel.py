@@ -89,7 +89,7 @@ class ChannelSettings:
     channel_expiry_hours: float = 24
     channel_renew_before_hours: float = 12
     channel_id: str | None = None
-    channel_token: str | None = dataclasses.field(default=None, repr=False)
+    webhook_token: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.modules or not all(isinstance(m, str) and m for m in self.modules):
@@ -104,8 +104,8 @@ class ChannelSettings:
         if not 0 < self.channel_renew_before_hours < self.channel_expiry_hours:
             msg = "channel_renew_before_hours must be above 0 and below channel_expiry_hours"
             raise ChannelError(msg)
-        if self.channel_token is not None and not 0 < len(self.channel_token) <= 50:
-            raise ChannelError(f"channel_token must be 1 to {MAX_TOKEN_CHARS} characters")
+        if self.webhook_token is not None and not 0 < len(self.webhook_token) <= 50:
+            raise ChannelError(f"webhook_token must be 1 to {MAX_TOKEN_CHARS} characters")
         if self.channel_id is not None and not self.channel_id.isdigit():
             raise ChannelError("channel_id must be digits only (Zoho takes a long)")
 
@@ -234,7 +234,7 @@ def _desired(settings: ChannelSettings, current: ChannelRecord | None) -> Channe
     """The record the channel should have, keeping existing secrets and id."""
     channel_id = settings.channel_id or (current.channel_id if current else None)
     url_key = current.url_key if current else secrets.token_urlsafe(32)
-    token = settings.channel_token or (current.token if current else secrets.token_urlsafe(32))
+    token = settings.webhook_token or (current.token if current else secrets.token_urlsafe(32))
     return ChannelRecord(
         channel_id=channel_id or str(10**15 + secrets.randbelow(9 * 10**15)),
         modules=settings.modules,

@@ -192,7 +192,7 @@ def _channel_settings(settings: dict[str, t.Any]) -> ChannelSettings:
         channel_expiry_hours=settings["channel_expiry_hours"],
         channel_renew_before_hours=settings["channel_renew_before_hours"],
         channel_id=settings["channel_id"],
-        channel_token=settings["channel_token"],
+        webhook_token=settings["webhook_token"],
     )
 
 

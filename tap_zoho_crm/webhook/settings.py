@@ -54,7 +54,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("channel_expiry_hours", "float", 24.0),
     Setting("channel_renew_before_hours", "float", 12.0),
     Setting("channel_id"),
-    Setting("channel_token", secret=True),
+    Setting("webhook_token", secret=True),
     Setting("modules", "list", ["Leads"]),
     Setting("client_id", secret=True),
     Setting("client_secret", secret=True),

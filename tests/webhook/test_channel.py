@@ -213,7 +213,7 @@ def test_adding_a_module_replaces_the_channel_and_reports_a_gap(
 def test_a_configured_token_and_channel_id_are_used(
     crm: CrmRequest, store: EventStore, fake: FakeZoho
 ) -> None:
-    chosen = settings(channel_token="my-own-token", channel_id="5550001")
+    chosen = settings(webhook_token="my-own-token", channel_id="5550001")
     result = ensure_channel(crm, store, chosen, now=fake.now)
     assert (result.record.channel_id, result.record.token) == ("5550001", "my-own-token")
     assert fake.channels["5550001"].token == "my-own-token"
@@ -250,7 +250,7 @@ def test_unsubscribe_of_a_channel_zoho_already_lost_still_forgets_it(
         ({"channel_expiry_hours": 200}, "channel_expiry_hours"),
         ({"channel_expiry_hours": 0.5}, "channel_expiry_hours"),
         ({"channel_renew_before_hours": 24}, "channel_renew_before_hours"),
-        ({"channel_token": "x" * 51}, "channel_token"),
+        ({"webhook_token": "x" * 51}, "webhook_token"),
         ({"channel_id": "abc"}, "channel_id"),
         ({"modules": ()}, "modules"),
         ({"webhook_public_url": "hooks.example.com/zoho"}, "webhook_public_url"),
