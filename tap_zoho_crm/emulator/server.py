@@ -134,6 +134,7 @@ class App:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "ZohoEmulator/1.0"
     app: App
 

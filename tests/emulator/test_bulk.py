@@ -19,7 +19,8 @@ def test_create_answers_201_added(client: Client) -> None:
     answer = client.send("POST", "/crm/bulk/v8/read", json={"query": LEADS})
     entry = answer.json()["data"][0]
     assert answer.status_code == 201
-    assert entry["code"] == "ADDED_SUCCESSFULLY" and entry["details"]["state"] == "ADDED"
+    assert entry["code"] == "ADDED_SUCCESSFULLY"
+    assert entry["details"]["state"] == "ADDED"
     assert len(entry["details"]["id"]) == 19
 
 
@@ -69,12 +70,17 @@ def test_state_machine_reaches_completed(client: Client) -> None:
             break
         assert "result" not in details
         time.sleep(0.02)
-    assert seen[0] == "ADDED" and seen[-1] == "COMPLETED"
-    assert "IN PROGRESS" in seen and "QUEUED" in seen
+    assert seen[0] == "ADDED"
+    assert seen[-1] == "COMPLETED"
+    assert "IN PROGRESS" in seen
+    assert "QUEUED" in seen
     result = details["result"]
-    assert result["count"] == 25 and result["per_page"] == 25 and result["page"] == 1
+    assert result["count"] == 25
+    assert result["per_page"] == 25
+    assert result["page"] == 1
     assert result["download_url"] == f"/crm/bulk/v8/read/{job_id}/result"
-    assert result["more_records"] is True and result["next_page_token"]
+    assert result["more_records"] is True
+    assert result["next_page_token"]
 
 
 def test_failure_and_stuck_faults(client: Client) -> None:
@@ -87,7 +93,8 @@ def test_failure_and_stuck_faults(client: Client) -> None:
     client.admin("POST", "/clock", {"advance_seconds": 1800})
     assert client.job(stuck)["state"] == "IN PROGRESS"
     early = client.get(f"/crm/bulk/v8/read/{stuck}/result")
-    assert early.status_code == 400 and early.json()["code"] == "INVALID_REQUEST"
+    assert early.status_code == 400
+    assert early.json()["code"] == "INVALID_REQUEST"
 
 
 def test_unknown_job_is_404(client: Client) -> None:
@@ -108,7 +115,8 @@ def test_three_pages_by_token_have_no_gaps_or_overlaps(client: Client) -> None:
     assert [p[0] for p in pages] == [["Id", "Last_Name"]] * 3
     ids = [row[0] for page in pages for row in page[1:]]
     assert ids == truth_ids == sorted(ids)
-    assert details["result"]["page"] == 3 and "next_page_token" not in details["result"]
+    assert details["result"]["page"] == 3
+    assert "next_page_token" not in details["result"]
 
 
 def test_page_token_expires_after_24_hours(client: Client) -> None:
@@ -146,17 +154,22 @@ def test_csv_round_trips_hazards(client: Client) -> None:
         "field": {"api_name": "id"}, "comparator": "equal", "value": made["id"]}})
     header, row = rows[0], rows[1]
     cell = dict(zip(header, row, strict=True))
-    assert header[0] == "Id" and details["result"]["count"] == 1
+    assert header[0] == "Id"
+    assert details["result"]["count"] == 1
     assert cell["Last_Name"] == hazards["Last_Name"]
     assert cell["Company"] == hazards["Company"]
     assert cell["Description"] == hazards["Description"]
-    assert cell["First_Name"] == "\ufeffBom" and len(cell["Street"]) == 120_000
+    assert cell["First_Name"] == "\ufeffBom"
+    assert len(cell["Street"]) == 120_000
     assert cell["Interests"] == "Widgets;Cloud, Hosted"
-    assert cell["Email_Opt_Out"] == "true" and cell["Annual_Revenue"] == "1200.5"
+    assert cell["Email_Opt_Out"] == "true"
+    assert cell["Annual_Revenue"] == "1200.5"
     assert cell["Owner"] == "4876543000000300002"
     assert cell["Referred_Account"] == "4876543000002000002"
     assert cell["Modified_Time"] == "2025-03-02T16:21:05-05:00"
-    assert cell["Website"] == "" and "Attachment_File" not in header and "Helpers" not in header
+    assert cell["Website"] == ""
+    assert "Attachment_File" not in header
+    assert "Helpers" not in header
 
 
 def test_seeded_csv_matches_truth(client: Client) -> None:
@@ -236,8 +249,10 @@ def test_stats_count_calls_jobs_and_credits(client: Client) -> None:
     job_id = client.create_job(LEADS)
     client.wait_job(job_id)
     stats = client.admin("GET", "/stats").json()
-    assert stats["calls"]["bulk_create"] == 1 and stats["calls"]["bulk_status"] >= 1
-    assert stats["jobs"][0]["id"] == job_id and stats["jobs"][0]["state"] == "COMPLETED"
+    assert stats["calls"]["bulk_create"] == 1
+    assert stats["calls"]["bulk_status"] >= 1
+    assert stats["jobs"][0]["id"] == job_id
+    assert stats["jobs"][0]["state"] == "COMPLETED"
     assert stats["credits_used"] == 50 + stats["calls"]["bulk_status"]
 
 

@@ -32,7 +32,8 @@ def test_leads_fields_cover_every_example_type(client: Client) -> None:
 
 def test_fields_of_unknown_module(client: Client) -> None:
     answer = client.get("/crm/v8/settings/fields", params={"module": "Nope"})
-    assert answer.status_code == 400 and answer.json()["code"] == "INVALID_MODULE"
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "INVALID_MODULE"
 
 
 def test_records_by_ids_shape(client: Client) -> None:
@@ -41,7 +42,8 @@ def test_records_by_ids_shape(client: Client) -> None:
     answer = client.get("/crm/v8/Leads", params={"ids": ",".join(ids),
                                                  "fields": "Owner,Last_Name,Modified_Time"})
     data = answer.json()["data"]
-    assert answer.status_code == 200 and {r["id"] for r in data} == set(ids)
+    assert answer.status_code == 200
+    assert {r["id"] for r in data} == set(ids)
     owner = data[0]["Owner"]
     assert set(owner) == {"name", "id", "email"}
     assert data[0]["Modified_Time"].endswith("-05:00")
@@ -51,13 +53,16 @@ def test_records_by_ids_shape(client: Client) -> None:
 def test_records_need_fields_and_limit_them(client: Client) -> None:
     record_id = client.truth()[0]["id"]
     missing = client.get("/crm/v8/Leads", params={"ids": record_id})
-    assert missing.status_code == 400 and missing.json()["code"] == "REQUIRED_PARAM_MISSING"
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "REQUIRED_PARAM_MISSING"
     many = ",".join(["Last_Name"] * 51)
     limit = client.get("/crm/v8/Leads", params={"ids": record_id, "fields": many})
-    assert limit.status_code == 400 and limit.json()["code"] == "LIMIT_EXCEEDED"
+    assert limit.status_code == 400
+    assert limit.json()["code"] == "LIMIT_EXCEEDED"
     none = client.get("/crm/v8/Leads", params={"ids": "1234567890123456789",
                                                "fields": "Last_Name"})
-    assert none.status_code == 204 and none.content == b""
+    assert none.status_code == 204
+    assert none.content == b""
 
 
 def test_list_call_with_if_modified_since(client: Client) -> None:
@@ -79,16 +84,20 @@ def test_deleted_list_pages_and_filters(client: Client) -> None:
     page2 = client.get("/crm/v8/Leads/deleted", params={"type": "all", "per_page": 4,
                                                          "page": 2})
     assert page1.json()["info"] == {"per_page": 4, "count": 4, "page": 1, "more_records": True}
-    assert page2.json()["info"]["count"] == 2 and page2.json()["info"]["more_records"] is False
+    assert page2.json()["info"]["count"] == 2
+    assert page2.json()["info"]["more_records"] is False
     newest = page1.json()["data"][0]
-    assert newest["type"] == "permanent" and newest["deleted_by"] is None
+    assert newest["type"] == "permanent"
+    assert newest["deleted_by"] is None
     recycle = client.get("/crm/v8/Leads/deleted", params={"type": "recycle"}).json()["data"]
     assert sorted(r["id"] for r in recycle) == sorted(ids)
-    assert recycle[0]["deleted_by"]["name"] and recycle[0]["display_name"]
+    assert recycle[0]["deleted_by"]["name"]
+    assert recycle[0]["display_name"]
     empty = client.get("/crm/v8/Leads/deleted", params={"page": 9})
     assert empty.status_code == 204
     bad = client.get("/crm/v8/Leads/deleted", params={"type": "bin"})
-    assert bad.status_code == 400 and bad.json()["code"] == "PATTERN_NOT_MATCHED"
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "PATTERN_NOT_MATCHED"
 
 
 def test_deleted_if_modified_since_means_deleted_after(client: Client) -> None:
@@ -108,7 +117,8 @@ def test_admin_create_edit_restore_round_trip(client: Client) -> None:
                          "Referred_Account": {"id": "4876543000002000001"},
                          "Interests": ["Widgets", "Gadgets"]}).json()
     assert made["Referred_Account"] == {"name": "Example Co", "id": "4876543000002000001"}
-    assert made["Interests"] == ["Widgets", "Gadgets"] and made["Owner"]["email"]
+    assert made["Interests"] == ["Widgets", "Gadgets"]
+    assert made["Owner"]["email"]
     client.admin("POST", "/clock", {"advance_seconds": 120})
     edited = client.admin("PATCH", f"/modules/Leads/records/{made['id']}",
                           {"Lead_Status": "Contacted"}).json()

@@ -17,7 +17,9 @@ def test_refresh_grant_answers_token_and_own_api_domain(emu: Emulator) -> None:
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     prefix, first, second = body["access_token"].split(".")
-    assert prefix == "1000" and int(first, 16) >= 0 and int(second, 16) >= 0
+    assert prefix == "1000"
+    assert int(first, 16) >= 0
+    assert int(second, 16) >= 0
 
 
 def test_grant_accepts_query_string(emu: Emulator) -> None:
@@ -48,14 +50,16 @@ def test_missing_and_bad_tokens_are_401(client: Client) -> None:
     assert missing.json() == {"code": "AUTHENTICATION_FAILURE", "details": {},
                               "message": "Authentication failed", "status": "error"}
     bad = requests.get(path, headers={"Authorization": "Zoho-oauthtoken 1000.x.y"})
-    assert bad.status_code == 401 and bad.json()["code"] == "INVALID_TOKEN"
+    assert bad.status_code == 401
+    assert bad.json()["code"] == "INVALID_TOKEN"
     assert client.get("/crm/v8/settings/modules").status_code == 200
 
 
 def test_token_expires_on_the_emulator_clock(client: Client) -> None:
     client.admin("POST", "/clock", {"advance_seconds": 3601})
     answer = client.get("/crm/v8/settings/modules")
-    assert answer.status_code == 401 and answer.json()["code"] == "INVALID_TOKEN"
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "INVALID_TOKEN"
 
 
 def test_token_seconds_setting_shortens_lifetime() -> None:
