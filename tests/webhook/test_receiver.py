@@ -246,3 +246,27 @@ def test_logs_name_the_callback_but_never_its_secrets(
     assert "Leads update, 2 ids, 2 new events, seq 1-2" in text
     assert TOKEN not in text
     assert URL_KEY not in text
+
+
+class _BrokenStore:
+    """Delegates to a real store but cannot write events (a database outage)."""
+
+    def __init__(self, inner: EventStore) -> None:
+        self._inner = inner
+
+    def append_events(self, *args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk I/O error")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_store_failure_is_answered_503_so_zoho_can_retry(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/events.sqlite3") as real:
+        register_channel(real)
+        app = create_app(_BrokenStore(real), ReceiverConfig(path=PATH))  # type: ignore[arg-type]
+        with ServerThread(app) as broken:
+            answer = post(broken, callback_body(["1"]))
+        assert answer.status_code == 503
+        assert "disk" not in answer.text
+        assert real.high_water() == 0
