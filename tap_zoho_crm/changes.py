@@ -27,10 +27,14 @@ MODIFIED_TIME = "Modified_Time"
 class Event(Protocol):
     """What the change set reads from a stored webhook event."""
 
-    seq: int
-    record_id: str
-    operation: str
-    server_time_ms: int
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def operation(self) -> str: ...
+
+    @property
+    def server_time_ms(self) -> int: ...
 
 
 def parse_instant(value: str) -> dt.datetime:

@@ -33,7 +33,7 @@ CONSISTENCY_ROUNDS = 3
 
 def normalise_value(kind: Kind, value: t.Any) -> t.Any:
     """One JSON value → the stream's shape for ``kind``; raises ValueError/TypeError."""
-    if value is None or value == "":
+    if value is None or value in ("", []):
         return None
     if kind in (Kind.LOOKUP, Kind.ID):
         if isinstance(value, dict):
@@ -79,9 +79,11 @@ def _number(value: t.Any) -> decimal.Decimal:
     return casting.cast_number(str(value))
 
 
-def _multiselect(value: t.Any) -> list[str]:
+def _multiselect(value: t.Any) -> list[str] | None:
     if isinstance(value, list):
-        return [str(item) for item in value if item not in (None, "")]
+        # Tags arrive as {"name", "id"} objects; the CSV carries their names.
+        names = [str(item["name"]) if isinstance(item, dict) else str(item) for item in value]
+        return [name for name in names if name] or None
     return casting.cast_multiselect(str(value))
 
 

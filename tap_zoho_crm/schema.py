@@ -108,6 +108,9 @@ def field_kind(field: FieldInfo) -> tuple[Kind | None, str]:
         return None, f"Bulk Read does not export {data_type} fields"
     if data_type in ("formula", "rollup_summary"):
         return _return_type_kind(field)
+    if field.json_type.lower() == "jsonarray" and data_type == "text":
+        # Tags: Zoho calls them text but sends a list of {name, id}; the CSV joins the names.
+        return Kind.MULTISELECT, ""
     kind = _BY_DATA_TYPE.get(data_type)
     if kind is not None:
         return kind, ""

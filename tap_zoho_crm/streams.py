@@ -1,11 +1,8 @@
 """``ModuleStream``: one Zoho CRM module as a Singer stream.
 
-A sync is a sequence of small, overridable steps so that the webhook merge can plug in:
-
-1. ``plan_bulk_window(context)`` decides which ``Modified_Time`` window Bulk Read covers.
-2. ``rows_from_bulk(window)`` is the one generator every Bulk Read row flows through; it
-   calls ``write_state_between_pages(page)`` after each page.
-3. ``get_records`` chains them. Nothing is emitted from any other source yet.
+What a sync emits, and in which order, is decided in ``sync.py``; this class holds the
+stream's schema, the fast record path and the two messages only a stream can write (STATE
+between pages, the tombstone SCHEMA).
 
 Invariants:
 
@@ -13,9 +10,7 @@ Invariants:
   conformance is switched off (``TYPE_CONFORMANCE_LEVEL = NONE``).
 - Only selected properties are requested from Bulk Read, so no record carries a property
   that is deselected or absent from the (possibly user-edited) catalog schema.
-- While a load has more pages, stream state key ``bulk`` holds its window, the id of the
-  job already created for the next page, that page's token and when the token was issued;
-  the key is removed when the load finishes.
+- Stream state keys besides the SDK's are described in ``sync.py`` and ``plan.py``.
 """
 
 from __future__ import annotations
@@ -26,18 +21,23 @@ import typing as t
 from singer_sdk import Stream
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import RecordMessage, SchemaMessage
 from typing_extensions import override
 
-from tap_zoho_crm.bulk import BulkPage, BulkReader, BulkWindow
 from tap_zoho_crm.casting import RowCaster
+from tap_zoho_crm.changes import parse_instant
+from tap_zoho_crm.plan import LAST_SYNC, Health
 from tap_zoho_crm.schema import DELETED_AT, ID, REPLICATION_KEY, Kind, ModuleSchema
+from tap_zoho_crm.sync import ModuleSync
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
 
-BULK_STATE_KEY = "bulk"
+    from tap_zoho_crm.bulk import BulkReader
+    from tap_zoho_crm.client import ZohoClient
+    from tap_zoho_crm.settings import TapSettings
+    from tap_zoho_crm.tap import TapZohoCRM
 
 
 class ModuleStream(Stream):
@@ -70,48 +70,62 @@ class ModuleStream(Stream):
             if name in properties and (name == ID or self.mask.get(("properties", name), True))
         }
 
+    @property
+    def tap_settings(self) -> TapSettings:
+        """The tap's typed settings."""
+        return t.cast("TapZohoCRM", self._tap).settings
+
+    @property
+    def client(self) -> ZohoClient:
+        """The tap's API client."""
+        return t.cast("TapZohoCRM", self._tap).client
+
     @override
     def get_records(self, context: Context | None) -> t.Iterable[Record]:
-        window = self.plan_bulk_window(context)
-        yield from self.rows_from_bulk(window)
+        tap = t.cast("TapZohoCRM", self._tap)
+        store = tap.event_store
+        last_sync = self.stream_state.get(LAST_SYNC)
+        health = Health(
+            channel_live=tap.channel_live,
+            receiver_covered=bool(last_sync)
+            and store.receiver_coverage(since=parse_instant(str(last_sync))),
+            store_id=store.store_id,
+        )
+        yield from ModuleSync(self, store, health).records()
 
-    def plan_bulk_window(self, context: Context | None) -> BulkWindow:
-        """The window of this sync's Bulk Read.
-
-        Default: records modified at or after the bookmark, or ``start_date`` on a first
-        run, or every record when neither exists; no upper bound.
-        """
-        return BulkWindow(start=self.get_starting_timestamp(context), end=None)
-
-    def rows_from_bulk(self, window: BulkWindow) -> t.Iterator[Record]:
-        """Every typed row of a Bulk Read over ``window``, page after page."""
-        kinds = self.selected_kinds
-        fields = [name for name in self.module_schema.bulk_fields if name in kinds]
-        pages = self.bulk_reader.pages(self.name, fields, window, self._caster_factory(kinds))
-        for page, rows in pages:
-            yield from rows
-            self.write_state_between_pages(page)
-
-    def write_state_between_pages(self, page: BulkPage) -> None:
-        """Record how to continue the load after ``page`` and emit STATE."""
-        state = self.stream_state
-        if page.more_records:
-            state[BULK_STATE_KEY] = {
-                "window": page.window.to_state(),
-                "job_id": page.next_job_id,
-                "page": page.number + 1,
-                "page_token": page.next_page_token,
-                "page_token_issued_at": (
-                    page.token_received_at.isoformat() if page.token_received_at else None
-                ),
-            }
-        else:
-            state.pop(BULK_STATE_KEY, None)
-        # The SDK only writes STATE every 10,000 records; force one at the page boundary.
+    def flush_state(self) -> None:
+        """Emit STATE now (the SDK alone writes it only every 10,000 records)."""
         self.state_manager.is_flushed = False
         self._write_state_message()
 
-    def _caster_factory(
+    def write_tombstone_schema(self) -> None:
+        """Switch the stream to a SCHEMA of only ``id`` and ``_sdc_deleted_at``.
+
+        target-postgres sets every column of the current SCHEMA that a record leaves out to
+        NULL, but leaves columns outside it alone. Tombstones sent under this SCHEMA mark a
+        row deleted and keep its last known values. They must come after every upsert of the
+        run, and no id may be both upserted and tombstoned in one run (``ChangeSet``).
+        """
+        properties = self.schema["properties"]
+        schema = {
+            "type": "object",
+            "properties": {ID: properties[ID], DELETED_AT: properties[DELETED_AT]},
+            "required": [ID],
+        }
+        for stream_map in self.stream_maps:
+            self._tap.write_message(SchemaMessage(stream_map.stream_alias, schema, [ID], None))
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        """No per-record bookmark: ``sync.py`` sets it once the sync has emitted everything.
+
+        Records arrive in id order, not ``Modified_Time`` order, and tombstones carry no
+        ``Modified_Time``; the SDK's per-record tracking would cost time and mean nothing.
+        """
+
+    def caster_factory(
         self, kinds: dict[str, Kind]
     ) -> t.Callable[[list[str]], t.Callable[[list[str]], dict[str, t.Any]]]:
         def make(header: list[str]) -> RowCaster:

@@ -17,11 +17,13 @@ from typing_extensions import override
 from tap_zoho_crm import metadata
 from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.bulk import BulkReader, BulkSettings
+from tap_zoho_crm.channel import ChannelError, ChannelSettings, client_request, ensure_channel
 from tap_zoho_crm.client import ZohoClient
 from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.errors import ConfigError, ZohoError
 from tap_zoho_crm.schema import build_module_schema
 from tap_zoho_crm.settings import CONFIG_SCHEMA, TapSettings
+from tap_zoho_crm.store import EventStore, StoreError, open_store
 from tap_zoho_crm.streams import ModuleStream
 
 SECRETS = ("client_id", "client_secret", "refresh_token")
@@ -44,7 +46,8 @@ class ZohoCommand(SingerCommand):
 
 
 class TapZohoCRM(Tap):
-    """Copies Zoho CRM modules with Bulk Read (full and catch-up loads)."""
+    """Copies Zoho CRM modules into a warehouse: Bulk Read for full and catch-up loads,
+    Notification API webhooks (stored by tap-zoho-crm-webhook) for the changes between."""
 
     name = "tap-zoho-crm"
     package_name = "tap-zoho-crm"
@@ -92,6 +95,49 @@ class TapZohoCRM(Tap):
                 job_timeout_seconds=settings.bulk_job_timeout_seconds,
             ),
         )
+
+    @functools.cached_property
+    def event_store(self) -> EventStore:
+        """The store the webhook receiver writes and the streams read."""
+        try:
+            return open_store(self.settings.event_store_url)
+        except StoreError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @functools.cached_property
+    def channel_live(self) -> bool:
+        """Subscribe or renew the Notification API channel, once per run, before any Bulk
+        Read. False when there is no channel or events may have been missed (it lapsed,
+        was re-created, or Zoho refused it): the streams then run a catch-up."""
+        settings = self.settings
+        if not settings.webhook_public_url:
+            self.logger.info("No webhook_public_url: every sync runs a Bulk Read catch-up")
+            return False
+        try:
+            channel_settings = ChannelSettings(
+                modules=settings.modules,
+                webhook_public_url=settings.webhook_public_url,
+                channel_expiry_hours=settings.channel_expiry_hours,
+                channel_renew_before_hours=settings.channel_renew_before_hours,
+                webhook_token=settings.webhook_token,
+            )
+        except ChannelError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            result = ensure_channel(client_request(self.client), self.event_store, channel_settings)
+        except ChannelError as exc:
+            self.logger.warning("Notification channel not renewed (%s); catching up", exc)
+            return False
+        expiry = result.record.expiry.isoformat() if result.record.expiry else "unknown"
+        self.logger.info(
+            "Notification channel %s %s, live until %s",
+            result.record.channel_id,
+            result.action,
+            expiry,
+        )
+        if result.gap:
+            self.logger.warning("Events may be missing: %s", result.gap_reason)
+        return not result.gap
 
     @override
     def discover_streams(self) -> list[ModuleStream]:

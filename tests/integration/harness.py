@@ -218,7 +218,7 @@ def table_rows(schema: str, table: str = "Leads") -> dict[str, dict[str, Any]]:
         conn.execute("SET TIME ZONE 'UTC'")
         cur = conn.execute(f'SELECT * FROM "{schema}"."{table}"')
         names = [col.name for col in cur.description or []]
-        return {row[names.index("id")]: dict(zip(names, row)) for row in cur.fetchall()}
+        return {row[names.index("id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
 
 
 def expected_row(record: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
@@ -248,6 +248,8 @@ def _value_kind(field: dict[str, Any]) -> str | None:
         return {"double": "number", "currency": "number", "integer": "integer",
                 "boolean": "boolean", "date": "date", "datetime": "datetime"}.get(
                     return_type, "text")
+    if data_type == "text" and field.get("json_type") == "jsonarray":
+        return "multiselectpicklist"  # tags: a list of {name, id}, kept as names
     if data_type in _REFERENCES:
         return "reference"
     if data_type in _NUMBERS:
@@ -274,7 +276,7 @@ def _expected_value(kind: str, value: Any) -> Any:
         moment = dt.datetime.fromisoformat(value)
         return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     if kind == "multiselectpicklist":
-        return list(value)
+        return [item["name"] if isinstance(item, dict) else item for item in value]
     return str(value)
 
 

@@ -1,0 +1,310 @@
+"""One sync of one module: Bulk Read rows and stored webhook events, merged.
+
+The steps, in order:
+
+1. Read the committed bookmarks; prune events the target already has.
+2. Decide the Bulk Read window (``plan.py``), or resume an interrupted load.
+3. Wait for the first page's job. Its export is now fixed, so note the event store's
+   high-water mark ``H``: every change after this moment leaves an event above ``H``.
+4. Collect what events up to ``H`` (and, on a catch-up, Zoho's deleted-records list) say
+   about ids, fetch those records' newest versions, and hold them in a ``ChangeSet``.
+5. Emit bulk rows, holding back rows of pending ids; STATE after each page says how to
+   continue the load.
+6. Emit each pending id once, in its newest version (or marked deleted), then bare
+   tombstones under a SCHEMA that holds only ``id`` and ``_sdc_deleted_at``, so
+   target-postgres keeps every other column of those rows.
+7. Final STATE: ``event_seq = H``, the store id, and this sync's start time. Meltano stores
+   it only after the target has committed every record before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+import typing as t
+
+from tap_zoho_crm import records
+from tap_zoho_crm.bulk import BulkPage, BulkWindow
+from tap_zoho_crm.changes import ChangeSet, format_instant, parse_instant
+from tap_zoho_crm.errors import BulkJobError, ZohoAPIError
+from tap_zoho_crm.plan import (
+    BULK,
+    EVENT_SEQ,
+    LAST_CATCHUP,
+    LAST_SYNC,
+    STORE_ID,
+    Health,
+    committed_event_seq,
+    plan_bulk,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tap_zoho_crm.store import EventStore
+    from tap_zoho_crm.streams import ModuleStream
+
+LOGGER = logging.getLogger("tap-zoho-crm.sync")
+
+PAGE_TOKEN_LIFETIME = dt.timedelta(hours=24)
+PAGE_TOKEN_SAFETY = dt.timedelta(minutes=30)
+# Zoho's own epoch for CRM data; a full load with no start date splits from here.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+Pages = t.Iterator[tuple[BulkPage, t.Iterator[dict[str, t.Any]]]]
+
+
+@dataclasses.dataclass
+class _Load:
+    """The Bulk Read part of this sync: what it covers and where its pages come from."""
+
+    window: BulkWindow
+    full: bool
+    pages: Pages
+    run_started_at: dt.datetime
+
+
+class ModuleSync:
+    """Runs steps 1-7 above for one stream; ``records()`` yields what the stream emits."""
+
+    def __init__(self, stream: ModuleStream, store: EventStore, health: Health) -> None:
+        self.stream = stream
+        self.store = store
+        self.health = health
+        self.module = stream.name
+        self.settings = stream.tap_settings
+        self.started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self.full = False
+
+    def records(self) -> Iterator[dict[str, t.Any]]:
+        """Every record (and tombstone) of this sync, each id at most once."""
+        state = self.stream.stream_state
+        committed = committed_event_seq(state, self.health.store_id)
+        self._housekeeping(committed)
+        load = self._start_load(state)
+        self.full = bool(load and load.full)
+        first = next(load.pages, None) if load else None
+
+        high = self.store.high_water()
+        changes = self._pending_changes(committed, high, load)
+        emitted = 0
+        if load and first:
+            for record in self._bulk_rows(first, load.pages, changes):
+                emitted += 1
+                yield record
+        outcome = changes.settle()
+        yield from outcome.upserts
+        if outcome.tombstones:
+            self.stream.write_tombstone_schema()
+            yield from outcome.tombstones
+        LOGGER.info(
+            "%s: %d bulk rows, %d changed and %d deleted records from events up to seq %d",
+            self.module,
+            emitted,
+            sum(1 for rec in outcome.upserts if rec["_sdc_deleted_at"] is None),
+            len(outcome.tombstones)
+            + sum(1 for rec in outcome.upserts if rec["_sdc_deleted_at"] is not None),
+            high,
+        )
+        self._finish(state, high, load)
+
+    def _housekeeping(self, committed: int) -> None:
+        """Tell the store what the target has, and drop what it had long enough."""
+        self.store.set_committed_seq(committed)
+        older_than = self.started - dt.timedelta(hours=self.settings.event_retention_hours)
+        pruned = self.store.prune(committed + 1, older_than)
+        if pruned:
+            LOGGER.info("Pruned %d events already in the target", pruned)
+
+    def _start_load(self, state: dict[str, t.Any]) -> _Load | None:
+        resume = state.get(BULK)
+        if resume:
+            return self._resume(resume)
+        window = plan_bulk(
+            state,
+            health=self.health,
+            now=self.started,
+            start_date=self.settings.start_date,
+            reconcile_every=dt.timedelta(hours=self.settings.reconcile_interval_hours),
+            margin=dt.timedelta(seconds=self.settings.catchup_margin_seconds),
+        )
+        if window is None:
+            LOGGER.info("%s: events cover every change since the last sync", self.module)
+            return None
+        LOGGER.info("%s: %s", self.module, window.describe())
+        bulk_window = BulkWindow(start=window.start)
+        return _Load(bulk_window, window.full, self._window_pages(bulk_window), self.started)
+
+    def _resume(self, resume: dict[str, t.Any]) -> _Load:
+        """Continue an interrupted load from its next page, or redo its window."""
+        window = _window_from_state(resume.get("window") or {})
+        run_started = parse_instant(resume.get("run_started_at") or format_instant(self.started))
+        full = bool(resume.get("full"))
+        issued = resume.get("page_token_issued_at")
+        token = resume.get("page_token")
+        fresh = issued and self.started - parse_instant(issued) < (
+            PAGE_TOKEN_LIFETIME - PAGE_TOKEN_SAFETY
+        )
+        if token and fresh:
+            LOGGER.info(
+                "%s: resuming the load of %s at page %s (job %s)",
+                self.module,
+                window.describe(),
+                resume.get("page"),
+                resume.get("job_id"),
+            )
+            pages = self._resumed_pages(window, resume)
+        else:
+            LOGGER.info(
+                "%s: the interrupted load's page token is too old; loading %s again",
+                self.module,
+                window.describe(),
+            )
+            pages = self._window_pages(window)
+        return _Load(window, full, pages, run_started)
+
+    def _resumed_pages(self, window: BulkWindow, resume: dict[str, t.Any]) -> Pages:
+        """Pages from the saved job; if Zoho forgot it or refuses its token, redo the window."""
+        reader, fields, caster = self._reader_parts()
+        pages = reader.pages(
+            self.module,
+            fields,
+            window,
+            caster,
+            start_job_id=resume.get("job_id"),
+            start_page_token=resume.get("page_token"),
+            first_number=int(resume.get("page") or 1),
+        )
+        try:
+            first = next(pages)
+        except (ZohoAPIError, BulkJobError) as exc:
+            LOGGER.warning(
+                "%s: could not continue the load (%s); loading %s again",
+                self.module,
+                exc,
+                window.describe(),
+            )
+            yield from self._window_pages(window)
+            return
+        yield first
+        yield from pages
+
+    def _window_pages(self, window: BulkWindow) -> Pages:
+        """Pages of ``window``; after a twice-failed first job, the window in two halves."""
+        reader, fields, caster = self._reader_parts()
+        pages = reader.pages(self.module, fields, window, caster)
+        try:
+            first = next(pages)
+        except BulkJobError as exc:
+            if not exc.failed:
+                raise
+            yield from self._split_pages(window, exc)
+            return
+        yield first
+        yield from pages
+
+    def _split_pages(self, window: BulkWindow, cause: BulkJobError) -> Pages:
+        start = window.start or self.settings.start_date or EARLIEST
+        end = window.end or self.started
+        middle = start + (end - start) / 2
+        middle = middle.replace(microsecond=0)
+        LOGGER.warning(
+            "%s: %s; splitting the window at %s", self.module, cause, format_instant(middle)
+        )
+        reader, fields, caster = self._reader_parts()
+        for half in (BulkWindow(start, middle), BulkWindow(middle, window.end)):
+            yield from reader.pages(self.module, fields, half, caster)
+
+    def _reader_parts(self) -> tuple[t.Any, list[str], t.Any]:
+        stream = self.stream
+        kinds = stream.selected_kinds
+        fields = [name for name in stream.module_schema.bulk_fields if name in kinds]
+        return stream.bulk_reader, fields, stream.caster_factory(kinds)
+
+    def _pending_changes(self, committed: int, high: int, load: _Load | None) -> ChangeSet:
+        """Ids that events (and, on a catch-up, the deleted list) have news of."""
+        changes = ChangeSet()
+        if load and not load.full and load.window.start:
+            client, since = self.stream.client, load.window.start
+            for deleted in records.fetch_deleted(client, self.module, since):
+                changes.add_deleted(deleted.id, deleted.deleted_time)
+        events = (e for e in self.store.read(committed, high) if e.module == self.module)
+        read = changes.add_events(events)
+        to_fetch = changes.ids_to_fetch()
+        if to_fetch:
+            started = time.monotonic()
+            fetched = records.fetch_records_by_ids(
+                self.stream.client, self.module, to_fetch, self.stream.selected_kinds
+            )
+            for record in fetched:
+                changes.offer(record)
+            LOGGER.info(
+                "%s: %d events after seq %d; fetched %d of %d changed records in %.1f s",
+                self.module,
+                read,
+                committed,
+                len(fetched),
+                len(to_fetch),
+                time.monotonic() - started,
+            )
+        return changes
+
+    def _bulk_rows(
+        self,
+        first: tuple[BulkPage, t.Iterator[dict[str, t.Any]]],
+        pages: Pages,
+        changes: ChangeSet,
+    ) -> Iterator[dict[str, t.Any]]:
+        """Rows of every page, minus those of pending ids; STATE after each page."""
+        page, rows = first
+        while True:
+            for row in rows:
+                if not changes.offer(row):
+                    yield row
+            self._write_page_state(page)
+            following = next(pages, None)
+            if following is None:
+                return
+            page, rows = following
+
+    def _write_page_state(self, page: BulkPage) -> None:
+        state = self.stream.stream_state
+        if page.more_records:
+            resume = state.get(BULK) or {}
+            state[BULK] = {
+                "window": page.window.to_state(),
+                "full": self.full,
+                "run_started_at": resume.get("run_started_at") or format_instant(self.started),
+                "job_id": page.next_job_id,
+                "page": page.number + 1,
+                "page_token": page.next_page_token,
+                "page_token_issued_at": (
+                    format_instant(page.token_received_at) if page.token_received_at else None
+                ),
+            }
+        else:
+            state.pop(BULK, None)
+        self.stream.flush_state()
+
+    def _finish(self, state: dict[str, t.Any], high: int, load: _Load | None) -> None:
+        """Bookmarks for a sync that emitted everything it read."""
+        state.pop(BULK, None)
+        state[EVENT_SEQ] = high
+        state[STORE_ID] = self.health.store_id
+        since = load.run_started_at if load else self.started
+        state[LAST_SYNC] = format_instant(min(since, self.started))
+        if load:
+            state[LAST_CATCHUP] = format_instant(load.run_started_at)
+        # The bookmark the SDK shows: every change before it is in the target.
+        state["replication_key"] = "Modified_Time"
+        state["replication_key_value"] = state[LAST_SYNC]
+
+
+def _window_from_state(saved: dict[str, t.Any]) -> BulkWindow:
+    start, end = saved.get("start"), saved.get("end")
+    return BulkWindow(
+        start=parse_instant(start) if start else None,
+        end=parse_instant(end) if end else None,
+    )
