@@ -107,9 +107,12 @@ class Emulator(Process):
     def __init__(self, *, leads: int, page_size: int = 200_000, **flags: Any) -> None:
         args = [
             str(BIN / "tap-zoho-crm-emulator"),
-            "--port", str(flags.pop("port", 0)),
-            "--leads", str(leads),
-            "--page-size", str(page_size),
+            "--port",
+            str(flags.pop("port", 0)),
+            "--leads",
+            str(leads),
+            "--page-size",
+            str(page_size),
         ]
         for name, value in flags.items():
             args += ["--" + name.replace("_", "-"), str(value)]
@@ -128,12 +131,16 @@ class Emulator(Process):
 
     def token(self) -> str:
         """An access token for the default emulator client."""
-        answer = self.http.post(self.url + "/oauth/v2/token", timeout=30, data={
-            "grant_type": "refresh_token",
-            "client_id": "emulator-client",
-            "client_secret": "emulator-secret",
-            "refresh_token": "emulator-refresh",
-        })
+        answer = self.http.post(
+            self.url + "/oauth/v2/token",
+            timeout=30,
+            data={
+                "grant_type": "refresh_token",
+                "client_id": "emulator-client",
+                "client_secret": "emulator-secret",
+                "refresh_token": "emulator-refresh",
+            },
+        )
         return str(answer.json()["access_token"])
 
     def fields(self, module: str = "Leads") -> list[dict[str, Any]]:
@@ -178,8 +185,13 @@ class MeltanoProject:
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         }
 
-    def meltano(self, *args: str, check: bool = True, timeout: float = 600,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def meltano(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real Meltano CLI in the project."""
         done = subprocess.run(
             [str(BIN / "meltano"), *args],
@@ -218,7 +230,9 @@ def table_rows(schema: str, table: str = "Leads") -> dict[str, dict[str, Any]]:
         conn.execute("SET TIME ZONE 'UTC'")
         cur = conn.execute(f'SELECT * FROM "{schema}"."{table}"')
         names = [col.name for col in cur.description or []]
-        return {row[names.index("id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+        return {
+            row[names.index("id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()
+        }
 
 
 def expected_row(record: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
@@ -245,9 +259,14 @@ def _value_kind(field: dict[str, Any]) -> str | None:
         return None
     if data_type in ("formula", "rollup_summary"):
         return_type = (field.get(data_type) or {}).get("return_type", "text")
-        return {"double": "number", "currency": "number", "integer": "integer",
-                "boolean": "boolean", "date": "date", "datetime": "datetime"}.get(
-                    return_type, "text")
+        return {
+            "double": "number",
+            "currency": "number",
+            "integer": "integer",
+            "boolean": "boolean",
+            "date": "date",
+            "datetime": "datetime",
+        }.get(return_type, "text")
     if data_type == "text" and field.get("json_type") == "jsonarray":
         return "multiselectpicklist"  # tags: a list of {name, id}, kept as names
     if data_type in _REFERENCES:
