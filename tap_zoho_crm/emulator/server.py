@@ -89,8 +89,12 @@ class App:
         if route.kind == "admin":
             return self._guarded(route.handler, request)
         response = self._faulted(request, route.kind) or self._checked(route, request)
-        if not response.reset:
-            self.state.stats.call(route.kind, response.status)
+        if response.reset:
+            return response
+        self.state.stats.call(route.kind, response.status)
+        if route.kind == "bulk_download":
+            size = response.file_bytes if response.file else len(response.body)
+            self.state.stats.download(params["job_id"], response.status, size or 0)
         return response
 
     def _checked(self, route: Any, request: Request) -> Response:
@@ -210,8 +214,8 @@ class Emulator:
         self.app = App(self.state)
         handler = type("Handler", (_Handler,), {"app": self.app})
         self._server = _Server((self.config.host, self.config.port), handler)
-        host, port = self._server.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        self.base_url = f"http://{self.config.host}:{port}"
         self.state.base_url = self.base_url
         self._thread: threading.Thread | None = None
 

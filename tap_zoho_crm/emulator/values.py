@@ -107,9 +107,12 @@ def _text_tuple(kind: str, value: Any, directory: Directory) -> tuple[str, ...] 
         value = [value]
     if not isinstance(value, (list, tuple)):
         raise ValueProblem("expected a list")
-    items = [v.get("name") if isinstance(v, dict) else v for v in value]
-    if not all(isinstance(v, str) for v in items):
-        raise ValueProblem("expected text items")
+    items: list[str] = []
+    for item in value:
+        text = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(text, str):
+            raise ValueProblem("expected text items")
+        items.append(text)
     if kind == "tag":
         for name in items:
             directory.tags.setdefault(name, f"48765430000000981{len(directory.tags):02d}")

@@ -145,7 +145,7 @@ class WatchApi:
 
     def _patched(self, item: Any, n: int) -> Channel:
         old = self._existing(item, n)
-        merged = {"channel_id": old.channel_id, "notify_url": old.notify_url,
+        merged: dict[str, Any] = {"channel_id": old.channel_id, "notify_url": old.notify_url,
                   "token": old.token, "notify_on_related_action": old.notify_on_related_action,
                   "return_affected_field_values": old.return_affected_field_values}
         events = item.get("events")
