@@ -167,19 +167,43 @@ class Emulator(Process):
         self.admin("POST", "config", json=settings)
 
 
+class Receiver(Process):
+    """The webhook receiver, run as its console script on a free loopback port."""
+
+    def __init__(self, event_store_url: str, port: int = 0) -> None:
+        super().__init__(
+            [
+                str(BIN / "tap-zoho-crm-webhook"),
+                "serve",
+                "--port",
+                str(port),
+                "--event-store-url",
+                event_store_url,
+            ]
+        )
+        self.notify_url = self.url + "/zoho/notifications"
+
+    def health(self) -> dict[str, Any]:
+        """The receiver's health answer."""
+        return dict(requests.get(self.url + "/healthz", timeout=10).json())
+
+
 class MeltanoProject:
     """The repository's own Meltano project, isolated per test by env settings."""
 
-    def __init__(self, workdir: Path, schema: str, emulator_url: str) -> None:
+    def __init__(
+        self, workdir: Path, schema: str, emulator_url: str, notify_url: str = ""
+    ) -> None:
         self.workdir = workdir
         self.schema = schema
+        self.event_store_url = f"sqlite:///{workdir}/events.sqlite3"
         self.env = {
             "MELTANO_DATABASE_URI": f"sqlite:///{workdir}/meltano.db",
             "MELTANO_ENVIRONMENT": "dev",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "TAP_ZOHO_CRM_ACCOUNTS_URL": emulator_url,
-            "TAP_ZOHO_CRM_EVENT_STORE_URL": f"sqlite:///{workdir}/events.sqlite3",
-            "TAP_ZOHO_CRM_WEBHOOK_PUBLIC_URL": "",
+            "TAP_ZOHO_CRM_EVENT_STORE_URL": self.event_store_url,
+            "TAP_ZOHO_CRM_WEBHOOK_PUBLIC_URL": notify_url,
             "TARGET_POSTGRES_SQLALCHEMY_URL": pg_sqlalchemy_url(),
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
@@ -211,11 +235,34 @@ class MeltanoProject:
         """``meltano run tap-zoho-crm target-postgres``."""
         return self.meltano("run", "tap-zoho-crm", "target-postgres", **kwargs)
 
+    def start_run(self) -> subprocess.Popen[str]:
+        """Start ``meltano run`` without waiting for it."""
+        return subprocess.Popen(
+            [str(BIN / "meltano"), "run", "tap-zoho-crm", "target-postgres"],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
     def state(self) -> dict[str, Any]:
         """The state Meltano stored for the pipeline."""
         done = self.meltano("state", "get", "dev:tap-zoho-crm-to-target-postgres")
         text = done.stdout.strip() or "{}"
         return dict(json.loads(text))
+
+
+def wait_until(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``condition()`` until it is true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    msg = f"timed out waiting for {what}"
+    raise AssertionError(msg)
 
 
 def pg_sqlalchemy_url() -> str:
