@@ -7,6 +7,7 @@ import time (loopback, free port) and stops when the interpreter exits.
 from __future__ import annotations
 
 import atexit
+import tempfile
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
@@ -15,6 +16,8 @@ from tap_zoho_crm.tap import TapZohoCRM
 
 EMULATOR = Emulator(leads=120, page_size=50, job_seconds=0).start()
 atexit.register(EMULATOR.stop)
+SCRATCH = tempfile.TemporaryDirectory(prefix="tzc-core-")
+atexit.register(SCRATCH.cleanup)
 
 CONFIG = {
     "client_id": "emulator-client",
@@ -23,6 +26,7 @@ CONFIG = {
     "accounts_url": EMULATOR.base_url,
     "bulk_poll_initial_seconds": 0.01,
     "bulk_poll_max_seconds": 0.05,
+    "event_store_url": f"sqlite:///{SCRATCH.name}/events.sqlite3",
 }
 
 TestTapZohoCRM = get_tap_test_class(
