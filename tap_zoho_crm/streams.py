@@ -26,7 +26,7 @@ from typing_extensions import override
 
 from tap_zoho_crm.casting import RowCaster
 from tap_zoho_crm.changes import parse_instant
-from tap_zoho_crm.plan import LAST_SYNC, Health
+from tap_zoho_crm.plan import LAST_SYNC, Health, committed_event_seq
 from tap_zoho_crm.schema import DELETED_AT, ID, REPLICATION_KEY, Kind, ModuleSchema
 from tap_zoho_crm.sync import ModuleSync
 
@@ -92,6 +92,18 @@ class ModuleStream(Stream):
             store_id=store.store_id,
         )
         yield from ModuleSync(self, store, health).records()
+
+    def committed_event_floor(self) -> int:
+        """The lowest committed event bookmark over every selected stream of the tap."""
+        store_id = t.cast("TapZohoCRM", self._tap).event_store.store_id
+        return min(
+            (
+                committed_event_seq(stream.stream_state, store_id)
+                for stream in self._tap.streams.values()
+                if stream.selected
+            ),
+            default=0,
+        )
 
     def flush_state(self) -> None:
         """Emit STATE now (the SDK alone writes it only every 10,000 records)."""

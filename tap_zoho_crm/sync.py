@@ -82,7 +82,7 @@ class ModuleSync:
         """Every record (and tombstone) of this sync, each id at most once."""
         state = self.stream.stream_state
         committed = committed_event_seq(state, self.health.store_id)
-        self._housekeeping(committed)
+        self._housekeeping()
         load = self._start_load(state)
         self.full = bool(load and load.full)
         first = next(load.pages, None) if load else None
@@ -110,13 +110,18 @@ class ModuleSync:
         )
         self._finish(state, high, load)
 
-    def _housekeeping(self, committed: int) -> None:
-        """Tell the store what the target has, and drop what it had long enough."""
-        self.store.set_committed_seq(committed)
+    def _housekeeping(self) -> None:
+        """Tell the store what the target has, and drop what every stream had long enough.
+
+        The store is shared by all modules, so only events at or below the lowest committed
+        bookmark of all selected streams may go.
+        """
+        floor = self.stream.committed_event_floor()
+        self.store.set_committed_seq(floor)
         older_than = self.started - dt.timedelta(hours=self.settings.event_retention_hours)
-        pruned = self.store.prune(committed + 1, older_than)
+        pruned = self.store.prune(floor + 1, older_than)
         if pruned:
-            LOGGER.info("Pruned %d events already in the target", pruned)
+            LOGGER.info("Pruned %d events at or below seq %d already in the target", pruned, floor)
 
     def _start_load(self, state: dict[str, t.Any]) -> _Load | None:
         resume = state.get(BULK)
