@@ -65,3 +65,31 @@ def test_changes_during_and_after_a_load_end_up_newest(project_factory, tmp_path
     finally:
         receiver.stop()
         emulator.stop()
+
+
+def test_two_modules_share_one_channel_and_store(project_factory, tmp_path) -> None:
+    emulator = start_emulator(leads=200, page_size=150, contacts=120)
+    receiver = harness.Receiver(f"sqlite:///{tmp_path}/events.sqlite3")
+    try:
+        project = harness.MeltanoProject(
+            tmp_path, project_factory(emulator).schema, emulator.url, receiver.notify_url
+        )
+        modules = {"TAP_ZOHO_CRM_MODULES": '["Leads", "Contacts"]',
+                   "TAP_ZOHO_CRM_EVENT_RETENTION_HOURS": "0"}
+        project.run(env=modules)
+        lead, contact = emulator.truth("Leads")[3], emulator.truth("Contacts")[4]
+        emulator.admin("PATCH", f"modules/Leads/records/{lead['id']}", json={"City": "Oslo"})
+        emulator.admin("DELETE", f"modules/Contacts/records/{contact['id']}")
+        harness.wait_until(lambda: receiver.health().get("backlog", 0) >= 2, what="callbacks")
+
+        project.run(env=modules)
+        project.run(env=modules)
+
+        harness.assert_table_matches(project.schema, emulator, "Leads")
+        harness.assert_table_matches(project.schema, emulator, "Contacts")
+        rows = harness.table_rows(project.schema, "Contacts")
+        assert rows[contact["id"]]["_sdc_deleted_at"] is not None
+        assert rows[contact["id"]]["Last_Name"] == contact["Last_Name"]
+    finally:
+        receiver.stop()
+        emulator.stop()
