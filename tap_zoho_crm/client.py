@@ -7,7 +7,12 @@ Invariants:
   at most ``max_retries`` times; any other error status raises ``ZohoAPIError`` at once.
 - A 401 ``INVALID_TOKEN`` refreshes the token once and repeats the call once.
 - ``calls`` counts every request sent (retries included) per endpoint template, e.g.
-  ``GET /crm/bulk/v8/read/{id}``; it feeds credit budgeting.
+  ``GET /crm/bulk/v8/read/{id}``.
+- With a ``ledger`` (``daily_credit_budget``), every call is checked against the budget
+  before it is sent and its cost recorded once it succeeded (``credits.py``).
+- A 429 whose ``X-API-CREDITS-REMAINING`` is 0 means the org's daily credits are spent:
+  waiting seconds cannot help, so it raises ``CreditsExhausted`` instead of retrying. A 429
+  without the header, or with credits left, is the concurrency limit and is retried.
 - JSON numbers with a fraction are parsed as ``Decimal`` so no value loses digits.
 """
 
@@ -24,10 +29,12 @@ import typing as t
 
 import requests
 
+from tap_zoho_crm.credits import CreditsExhausted
 from tap_zoho_crm.errors import ConfigError, ZohoAPIError, ZohoError
 
 if t.TYPE_CHECKING:
     from tap_zoho_crm.auth import ZohoAuth
+    from tap_zoho_crm.credits import CreditLedger
 
 LOGGER = logging.getLogger("tap-zoho-crm.client")
 
@@ -111,6 +118,7 @@ class ZohoClient:
         self._sleep = sleep
         self.calls: collections.Counter[str] = collections.Counter()
         self.credits_remaining: int | None = None
+        self.ledger: CreditLedger | None = None
 
     def url(self, path: str) -> str:
         """Absolute URL: ``path`` as is when absolute, else joined to the API domain."""
@@ -149,6 +157,8 @@ class ZohoClient:
         attempt = 0
         token_refreshed = False
         while True:
+            if self.ledger is not None:
+                self.ledger.check(label)
             auth_header = self.auth.authorization_header()
             self.calls[label] += 1
             try:
@@ -170,6 +180,8 @@ class ZohoClient:
             else:
                 self._note_credits(response)
                 if response.status_code < 400:
+                    if self.ledger is not None:
+                        self.ledger.spend(label)
                     return response
                 error = error_from_response(response, label)
                 response.close()
@@ -180,6 +192,14 @@ class ZohoClient:
                     continue
                 if not _retryable(error.status):
                     raise _with_hint(error)
+                if error.status == 429 and self._org_credits_spent(response):
+                    raise CreditsExhausted(
+                        f"{label}: Zoho answered 429 with {CREDITS_HEADER}: 0, so the org's "
+                        "API credits for the last 24 hours are spent; the next run can "
+                        "continue once Zoho's rolling window frees credits",
+                        spent=0,
+                        resume_at=None,
+                    )
                 failure, reason = error, f"HTTP {error.status} {error.code}"
             attempt += 1
             if attempt > self.max_retries:
@@ -202,6 +222,11 @@ class ZohoClient:
             credits,
         )
         self._sleep(wait)
+
+    @staticmethod
+    def _org_credits_spent(response: requests.Response) -> bool:
+        value = response.headers.get(CREDITS_HEADER, "").strip()
+        return value.isdigit() and int(value) == 0
 
     def _note_credits(self, response: requests.Response) -> None:
         # Zoho only sends this header once half of the day's credits are used (NOTES 4.3).

@@ -26,6 +26,7 @@ from typing_extensions import override
 
 from tap_zoho_crm.casting import RowCaster
 from tap_zoho_crm.changes import parse_instant
+from tap_zoho_crm.credits import CreditsExhausted
 from tap_zoho_crm.plan import LAST_SYNC, Health, committed_event_seq
 from tap_zoho_crm.schema import DELETED_AT, ID, REPLICATION_KEY, Kind, ModuleSchema
 from tap_zoho_crm.sync import ModuleSync
@@ -85,13 +86,17 @@ class ModuleStream(Stream):
         tap = t.cast("TapZohoCRM", self._tap)
         store = tap.event_store
         last_sync = self.stream_state.get(LAST_SYNC)
-        health = Health(
-            channel_live=tap.channel_live,
-            receiver_covered=bool(last_sync)
-            and store.receiver_coverage(since=parse_instant(str(last_sync))),
-            store_id=store.store_id,
-        )
-        yield from ModuleSync(self, store, health).records()
+        try:
+            health = Health(
+                channel_live=tap.channel_live,
+                receiver_covered=bool(last_sync)
+                and store.receiver_coverage(since=parse_instant(str(last_sync))),
+                store_id=store.store_id,
+            )
+            yield from ModuleSync(self, store, health).records()
+        except CreditsExhausted as exc:
+            # A clean stop: STATE already says how far the load got; the run exits 0.
+            self.logger.warning("%s: %s. Stopping this sync here.", self.name, exc)
 
     def committed_event_floor(self) -> int:
         """The lowest committed event bookmark over every selected stream of the tap."""

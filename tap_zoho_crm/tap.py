@@ -19,6 +19,7 @@ from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.bulk import BulkReader, BulkSettings
 from tap_zoho_crm.channel import ChannelError, ChannelSettings, client_request, ensure_channel
 from tap_zoho_crm.client import ZohoClient
+from tap_zoho_crm.credits import CreditLedger
 from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.errors import ConfigError, ZohoError
 from tap_zoho_crm.schema import build_module_schema
@@ -76,12 +77,15 @@ class TapZohoCRM(Tap):
             timeout_seconds=settings.request_timeout_seconds,
             max_retries=settings.max_retries,
         )
-        return ZohoClient(
+        client = ZohoClient(
             auth,
             session=session,
             timeout_seconds=settings.request_timeout_seconds,
             max_retries=settings.max_retries,
         )
+        if settings.daily_credit_budget is not None:
+            client.ledger = CreditLedger(self.event_store, settings.daily_credit_budget)
+        return client
 
     @functools.cached_property
     def bulk_reader(self) -> BulkReader:

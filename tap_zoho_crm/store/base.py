@@ -13,6 +13,9 @@ Invariants every backend keeps:
 - ``store_id`` is a UUID made when the store is created; a reset store gets a new one, so a
   bookmark taken against another store id is meaningless.
 - ``prune`` never deletes the newest event, so ``high_water`` never goes backwards.
+- The credit ledger (``record_credits``/``credits_spent``) is durable as soon as
+  ``record_credits`` returns and survives ``reset``: Zoho still counts credits spent before
+  a store reset. Rows older than ``CREDIT_LEDGER_KEEP`` are dropped as new ones arrive.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ READ_CHUNK_ROWS = 1000
 # A receiver is counted as up until this long after its last heartbeat. It must exceed the
 # heartbeat interval (webhook_heartbeat_seconds, default 5) by a comfortable margin.
 DEFAULT_COVERAGE_TOLERANCE = dt.timedelta(seconds=30)
+
+# The ledger only needs the last 24 hours; a day more helps an operator read it.
+CREDIT_LEDGER_KEEP = dt.timedelta(hours=48)
 
 META_STORE_ID = "store_id"
 META_SCHEMA_VERSION = "schema_version"
@@ -288,6 +294,16 @@ class EventStore(abc.ABC):
         now = utc_now() if now is None else as_utc(now)
         rows = self.heartbeats(as_utc(since) - tolerance)
         return covered(rows, since, now, tolerance)
+
+    # -- API credit ledger ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def record_credits(self, credits: int, endpoint: str, at: dt.datetime | None = None) -> None:
+        """Note that the tap spent ``credits`` on one call of ``endpoint`` at ``at`` (now)."""
+
+    @abc.abstractmethod
+    def credits_spent(self, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
+        """Return ``(spent_at, credits)`` of every call at or after ``since``, oldest first."""
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import typing as t
 import uuid
 
 from tap_zoho_crm.store.base import (
+    CREDIT_LEDGER_KEEP,
     META_COMMITTED_SEQ,
     META_SCHEMA_VERSION,
     META_STORE_ID,
@@ -70,6 +71,11 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS zoho_store_meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS zoho_credit_spend (
+        spent_at TIMESTAMPTZ NOT NULL,
+        credits INTEGER NOT NULL,
+        endpoint TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS zoho_credit_spend_at ON zoho_credit_spend (spent_at)",
 )
 
 _DROP = tuple(
@@ -330,6 +336,32 @@ class PostgresEventStore(EventStore):
             (as_utc(since),),
         )
         return [HeartbeatRow(r[0], as_utc(r[1]), as_utc(r[2])) for r in rows]
+
+    # -- API credit ledger --------------------------------------------------------------
+
+    def record_credits(self, credits: int, endpoint: str, at: dt.datetime | None = None) -> None:
+        moment = as_utc(at or utc_now())
+        # No advisory lock: the ledger needs no ordering with the event writers.
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO zoho_credit_spend (spent_at, credits, endpoint)"
+                    " VALUES (%s, %s, %s)",
+                    (moment, int(credits), endpoint),
+                )
+                conn.execute(
+                    "DELETE FROM zoho_credit_spend WHERE spent_at < %s",
+                    (moment - CREDIT_LEDGER_KEEP,),
+                )
+
+    def credits_spent(self, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
+        rows = self._query(
+            "SELECT spent_at, credits FROM zoho_credit_spend WHERE spent_at >= %s"
+            " ORDER BY spent_at",
+            (as_utc(since),),
+        )
+        return [(as_utc(row[0]), int(row[1])) for row in rows]
 
     def close(self) -> None:
         with self._lock:

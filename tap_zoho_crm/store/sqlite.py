@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from tap_zoho_crm.store.base import (
+    CREDIT_LEDGER_KEEP,
     META_COMMITTED_SEQ,
     META_SCHEMA_VERSION,
     META_STORE_ID,
@@ -71,6 +72,12 @@ CREATE TABLE IF NOT EXISTS zoho_store_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS zoho_credit_spend (
+    spent_at TEXT NOT NULL,
+    credits INTEGER NOT NULL,
+    endpoint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS zoho_credit_spend_at ON zoho_credit_spend (spent_at);
 """
 
 _DROP = """
@@ -327,6 +334,27 @@ class SqliteEventStore(EventStore):
             (_ts(since),),
         )
         return [HeartbeatRow(r[0], _parse_ts(r[1]), _parse_ts(r[2])) for r in rows]
+
+    # -- API credit ledger --------------------------------------------------------------
+
+    def record_credits(self, credits: int, endpoint: str, at: dt.datetime | None = None) -> None:
+        moment = as_utc(at or utc_now())
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO zoho_credit_spend (spent_at, credits, endpoint) VALUES (?, ?, ?)",
+                (_ts(moment), int(credits), endpoint),
+            )
+            cur.execute(
+                "DELETE FROM zoho_credit_spend WHERE spent_at < ?",
+                (_ts(moment - CREDIT_LEDGER_KEEP),),
+            )
+
+    def credits_spent(self, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
+        rows = self._query(
+            "SELECT spent_at, credits FROM zoho_credit_spend WHERE spent_at >= ? ORDER BY spent_at",
+            (_ts(since),),
+        )
+        return [(_parse_ts(row[0]), int(row[1])) for row in rows]
 
     def close(self) -> None:
         with self._lock:
