@@ -28,7 +28,7 @@ import typing as t
 from tap_zoho_crm import records
 from tap_zoho_crm.bulk import BulkPage, BulkWindow
 from tap_zoho_crm.changes import ChangeSet, format_instant, parse_instant
-from tap_zoho_crm.errors import BulkJobError, ZohoAPIError
+from tap_zoho_crm.errors import BulkJobError, ZohoAPIError, ZohoError
 from tap_zoho_crm.plan import (
     BULK,
     EVENT_SEQ,
@@ -52,6 +52,9 @@ PAGE_TOKEN_LIFETIME = dt.timedelta(hours=24)
 PAGE_TOKEN_SAFETY = dt.timedelta(minutes=30)
 # Zoho's own epoch for CRM data; a full load with no start date splits from here.
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+# Windows are not split below this; a shorter one that Zoho still refuses is an error.
+MIN_SPLIT = dt.timedelta(seconds=2)
+PAGE_RANGE_EXCEEDED = "PAGE_RANGE_EXCEEDED"
 
 Pages = t.Iterator[tuple[BulkPage, t.Iterator[dict[str, t.Any]]]]
 
@@ -196,31 +199,48 @@ class ModuleSync:
         yield first
         yield from pages
 
-    def _window_pages(self, window: BulkWindow) -> Pages:
-        """Pages of ``window``; after a twice-failed first job, the window in two halves."""
+    def _window_pages(self, window: BulkWindow, *, split_failures: bool = True) -> Pages:
+        """Pages of ``window``, falling back to its two halves when Zoho cannot export it.
+
+        A job that failed twice (bulk.py already retried it once) splits the window once:
+        the halves' jobs do not split again, so a lasting failure ends in the error naming
+        the job. ``PAGE_RANGE_EXCEEDED`` (NOTES 5.8) can only mean that one query's chain of
+        page-token jobs reached Zoho's page cap; retrying or resuming would meet it again,
+        so the window is split, as often as needed, into shorter chains. Rows already emitted
+        are emitted again from the later export, never in an older version.
+        """
         reader, fields, caster = self._reader_parts()
         pages = reader.pages(self.module, fields, window, caster)
-        try:
-            first = next(pages)
-        except BulkJobError as exc:
-            if not exc.failed:
-                raise
-            yield from self._split_pages(window, exc)
-            return
-        yield first
-        yield from pages
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except BulkJobError as exc:
+                if not (exc.failed and split_failures):
+                    raise
+                yield from self._split_pages(window, exc, split_failures=False)
+                return
+            except ZohoAPIError as exc:
+                if exc.code != PAGE_RANGE_EXCEEDED:
+                    raise
+                yield from self._split_pages(window, exc, split_failures=split_failures)
+                return
+            yield page
 
-    def _split_pages(self, window: BulkWindow, cause: BulkJobError) -> Pages:
+    def _split_pages(self, window: BulkWindow, cause: ZohoError, *, split_failures: bool) -> Pages:
         start = window.start or self.settings.start_date or EARLIEST
         end = window.end or self.started
+        if end - start < MIN_SPLIT:
+            msg = f"{cause}; the window {window.describe()} is too short to split further"
+            raise ZohoError(msg) from None
         middle = start + (end - start) / 2
         middle = middle.replace(microsecond=0)
         LOGGER.warning(
             "%s: %s; splitting the window at %s", self.module, cause, format_instant(middle)
         )
-        reader, fields, caster = self._reader_parts()
         for half in (BulkWindow(start, middle), BulkWindow(middle, window.end)):
-            yield from reader.pages(self.module, fields, half, caster)
+            yield from self._window_pages(half, split_failures=split_failures)
 
     def _reader_parts(self) -> tuple[t.Any, list[str], t.Any]:
         stream = self.stream
