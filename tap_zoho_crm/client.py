@@ -203,7 +203,7 @@ class ZohoClient:
                 failure, reason = error, f"HTTP {error.status} {error.code}"
             attempt += 1
             if attempt > self.max_retries:
-                raise failure
+                raise _gave_up(failure, attempt)
             self._back_off(label, reason, attempt)
 
     def _back_off(self, label: str, reason: str, attempt: int) -> None:
@@ -254,6 +254,19 @@ class ZohoClient:
 
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def _gave_up(failure: ZohoError, attempts: int) -> ZohoError:
+    """The error that ends a call after its last retry; says how many attempts were made."""
+    if not isinstance(failure, ZohoAPIError):
+        return failure  # a connection error's message already counts the attempts
+    return ZohoAPIError(
+        failure.code,
+        f"{failure.message} (gave up after {attempts} attempts)",
+        failure.details,
+        failure.status,
+        endpoint=failure.endpoint,
+    )
 
 
 def _with_hint(error: ZohoAPIError) -> ZohoError:
