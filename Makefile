@@ -27,9 +27,10 @@ lint: venv
 	$(BIN)/ruff check tap_zoho_crm tests bench scripts
 	$(BIN)/mypy tap_zoho_crm
 
-## docs: regenerate the README's settings table from the tap's --about output
+## docs: regenerate the README's settings table and the Meltano plugin definition from --about
 docs: venv
 	$(BIN)/python scripts/readme_settings.py
+	$(BIN)/python scripts/plugin_definition.py
 
 venv: $(VENV)/.installed
 
