@@ -90,7 +90,7 @@ class CreditLedger:
         if spent + cost <= self.budget:
             return
         resume_at = _resume_time(spends, spent, cost, self.budget)
-        when = resume_at.isoformat() if resume_at else "never (the call costs more than it)"
+        when = _instant(resume_at) if resume_at else "never (the call costs more than it)"
         msg = (
             f"Daily credit budget reached: {spent} of {self.budget} credits spent in the last "
             f"24 hours ({self.spent_this_run} by this run); {label} would cost {cost}. "
@@ -117,3 +117,7 @@ def _resume_time(
         if spent - freed + cost <= budget:
             return spent_at + WINDOW
     return None
+
+
+def _instant(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
