@@ -9,7 +9,6 @@ import typing as t
 import click
 import requests
 from singer_sdk import Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
@@ -26,6 +25,7 @@ from tap_zoho_crm.schema import build_module_schema
 from tap_zoho_crm.settings import CONFIG_SCHEMA, TapSettings
 from tap_zoho_crm.store import EventStore, StoreError, open_store
 from tap_zoho_crm.streams import ModuleStream
+from tap_zoho_crm.writer import BufferedMsgSpecWriter
 
 SECRETS = ("client_id", "client_secret", "refresh_token")
 
@@ -53,7 +53,7 @@ class TapZohoCRM(Tap):
     name = "tap-zoho-crm"
     package_name = "tap-zoho-crm"
     dynamic_catalog = True
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
     config_jsonschema = CONFIG_SCHEMA
 
     @functools.cached_property
