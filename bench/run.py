@@ -33,6 +33,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._meltano import private_sys_dir  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
 TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
@@ -217,8 +218,9 @@ def measure_meltano(
     workdir = scratch / schema
     workdir.mkdir()
     project = harness.MeltanoProject(workdir, schema, emulator.url)
+    env = private_sys_dir(workdir)
     started = time.monotonic()
-    done = project.run()
+    done = project.run(env=env)
     seconds = time.monotonic() - started
     leads = assert_loaded(schema)
     wait, emit_rows, _ = tap_phases(done.stderr)
