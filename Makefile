@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: demo test soak bench lint venv plugins postgres docs clean
+.PHONY: demo test soak bench bench-receiver bench-latency lint venv plugins postgres docs clean
 
 ## demo: install everything, start the emulator (or use real Zoho credentials), load PostgreSQL
 demo: venv plugins postgres
@@ -22,6 +22,15 @@ soak: venv plugins postgres
 ## bench: throughput and memory benchmarks against the emulator
 bench: venv plugins postgres
 	$(BIN)/python bench/run.py
+
+## bench-receiver: callbacks/s the webhook receiver stores durably (SQLite and PostgreSQL)
+bench-receiver: venv postgres
+	$(BIN)/python bench/receiver.py
+
+## bench-latency: edit-to-row delay with meltano run every minute (MINUTES=5)
+MINUTES ?= 5
+bench-latency: venv plugins postgres
+	$(BIN)/python bench/latency.py --minutes $(MINUTES)
 
 lint: venv
 	$(BIN)/ruff check tap_zoho_crm tests bench scripts
