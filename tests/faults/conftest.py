@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 
 from tests.integration import harness
+from tests.integration.conftest import database, project_factory, schema
+
+__all__ = ["database", "project_factory", "schema"]  # fixtures shared with integration tests
 
 pytestmark = pytest.mark.integration
 
