@@ -10,6 +10,7 @@ import click
 import requests
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import SingerCommand
 from typing_extensions import override
 
@@ -52,6 +53,17 @@ class TapZohoCRM(Tap):
 
     name = "tap-zoho-crm"
     package_name = "tap-zoho-crm"
+    # No BATCH (records must keep their order against the tombstone SCHEMA) and no
+    # ACTIVATE_VERSION (deletes arrive as _sdc_deleted_at, never by table version).
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
     dynamic_catalog = True
     message_writer_class = BufferedMsgSpecWriter
     config_jsonschema = CONFIG_SCHEMA
