@@ -1,8 +1,13 @@
 """Deciding, at the start of a sync, whether Bulk Read must run and over which window.
 
 Webhooks are delivered at most once and channels lapse, so events alone never prove that
-nothing was missed. A sync therefore re-reads, with a ``Modified_Time`` window that starts at
-the previous successful sync (minus a safety margin), whenever events may have been lost.
+nothing was missed. A sync therefore re-reads, with a ``Modified_Time`` window, whenever
+events may have been lost or the reconcile interval has passed.
+
+The window starts where the previous catch-up (or full load) started, minus a safety margin,
+not where the previous sync started: a dropped callback leaves no trace, so every sync since
+the last Bulk Read may have missed a change, and only a window reaching back to that read
+finds it again.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def plan_bulk(
     reason = _catch_up_reason(state, health=health, now=now, reconcile_every=reconcile_every)
     if reason is None:
         return None
-    start = parse_instant(last_sync) - margin
+    start = parse_instant(state.get(LAST_CATCHUP) or last_sync) - margin
     if start_date and start < start_date:
         start = start_date
     return Window(start, reason, full=False)

@@ -57,6 +57,25 @@ def test_each_gap_in_the_event_path_runs_a_catch_up(health: Health, reason: str)
     assert window is not None
     assert not window.full
     assert reason in window.reason
+    assert window.start == dt.datetime(2025, 3, 10, 5, 55, tzinfo=dt.timezone.utc)
+
+
+def test_catch_up_reaches_back_to_the_previous_catch_up_not_the_previous_sync() -> None:
+    """A callback dropped before the 11:00 sync left no trace; only a window from the last
+    Bulk Read (06:00) reads that change again."""
+    window = plan(settled_state(last_catchup_at="2025-03-09T11:59:59+00:00"))
+
+    assert window is not None
+    assert window.start == dt.datetime(2025, 3, 9, 11, 54, 59, tzinfo=dt.timezone.utc)
+
+
+def test_state_without_a_catch_up_bookmark_starts_at_the_previous_sync() -> None:
+    state = settled_state()
+    del state["last_catchup_at"]
+
+    window = plan(state, Health(False, True, "s1"))
+
+    assert window is not None
     assert window.start == dt.datetime(2025, 3, 10, 10, 55, tzinfo=dt.timezone.utc)
 
 
@@ -77,7 +96,7 @@ def test_catch_up_never_starts_before_start_date() -> None:
 
 
 def test_offsets_in_state_compare_as_instants() -> None:
-    state = settled_state(last_sync_started_at="2025-03-10T06:00:00-05:00")
+    state = settled_state(last_catchup_at="2025-03-10T06:00:00-05:00")
 
     window = plan(state, Health(False, True, "s1"))
 
