@@ -152,17 +152,18 @@ def covered(
     """Return True if the stretches in ``rows`` cover ``[since, now]`` without a hole.
 
     A stretch counts from its ``started_at`` (no earlier: before that the receiver was not
-    serving) to ``last_seen_at + tolerance`` (it may have lived until its next missed beat).
+    serving) to its ``last_seen_at``. Two stretches join only if they overlap: a receiver
+    that stopped and started again, however quickly, refused callbacks in between.
+    ``tolerance`` only bridges the newest beat to ``now``, since a live receiver beats
+    every few seconds.
     """
-    cursor = as_utc(since)
-    now = as_utc(now)
+    cursor, joined = as_utc(since), False
     for row in sorted(rows, key=lambda r: r.started_at):
-        if cursor >= now:
-            break
         if row.started_at > cursor:
             return False
-        cursor = max(cursor, row.last_seen_at + tolerance)
-    return cursor >= now
+        joined = True
+        cursor = max(cursor, row.last_seen_at)
+    return joined and cursor + tolerance >= as_utc(now)
 
 
 class EventStore(abc.ABC):

@@ -214,6 +214,15 @@ def test_coverage_joins_replicas_and_sees_gaps_between_them(store: EventStore) -
     assert _covered(store, 26, 30)
 
 
+def test_a_quick_restart_is_a_gap_even_within_the_tolerance(store: EventStore) -> None:
+    """Found by the no-loss property: callbacks sent during a restart of a few seconds
+    were refused, and the 30 s tolerance used to join the two stretches over the hole."""
+    _beat(store, "a", 0, 0, 10)
+    _beat(store, "b", 10.25, 10.25, 20)  # started 15 s after a's last beat
+    assert not _covered(store, 1, 20)
+    assert _covered(store, 10.5, 20)
+
+
 def test_a_new_stretch_of_the_same_receiver_leaves_the_gap_visible(store: EventStore) -> None:
     _beat(store, "a", 0, 0, 5)
     _beat(store, "a", 9, 9, 12)  # missed beats, so a new stretch from minute 9
