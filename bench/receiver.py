@@ -35,6 +35,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._procs import drain  # noqa: E402
 from tap_zoho_crm.store import ChannelRecord, open_store  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
@@ -66,7 +67,7 @@ class Outcome:
 
     latencies: list[float]
     seconds: float
-    failures: int
+    failures: dict[str, int]
 
 
 def main() -> int:
@@ -114,6 +115,7 @@ def bench_store(label: str, url: str, shapes: list[Shape], options: argparse.Nam
     """Serve callbacks into the store at ``url`` and report each shape."""
     channel = register_channel(url)
     receiver = harness.Receiver(url)
+    drain(receiver)
     try:
         target = urllib.parse.urlsplit(receiver.notify_url)
         ids = itertools.count(FIRST_ID)
@@ -183,7 +185,7 @@ def burst(
     queue = iter(bodies)
     lock = threading.Lock()
     latencies: list[float] = []
-    failures = [0]
+    failures: dict[str, int] = {}
     deadline = time.monotonic() + max_seconds
 
     def client() -> None:
@@ -198,10 +200,10 @@ def burst(
                 status = post(conn, path, body)
                 elapsed = time.perf_counter() - started
                 with lock:
-                    if status == 200:
+                    if status == "200":
                         latencies.append(elapsed)
                     else:
-                        failures[0] += 1
+                        failures[status] = failures.get(status, 0) + 1
         finally:
             conn.close()
 
@@ -211,19 +213,19 @@ def burst(
         thread.start()
     for thread in threads:
         thread.join()
-    return Outcome(latencies, time.perf_counter() - started, failures[0])
+    return Outcome(latencies, time.perf_counter() - started, failures)
 
 
-def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> int:
-    """POST one callback on a keep-alive connection; return the status (0 on a socket error)."""
+def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> str:
+    """POST one callback on a keep-alive connection; return the status or the socket error."""
     try:
         conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         answer = conn.getresponse()
         answer.read()
-    except OSError:
+    except (OSError, http.client.HTTPException) as exc:
         conn.close()
-        return 0
-    return answer.status
+        return type(exc).__name__
+    return str(answer.status)
 
 
 def print_row(label: str, shape: Shape, outcome: Outcome) -> None:
@@ -236,7 +238,8 @@ def print_row(label: str, shape: Shape, outcome: Outcome) -> None:
         flush=True,
     )
     if outcome.failures or answered < shape.callbacks:
-        print(f"  {outcome.failures} refused or failed, {shape.callbacks - answered} unsent")
+        failed = sum(outcome.failures.values())
+        print(f"  {shape.callbacks - answered - failed} unsent; failed: {outcome.failures}")
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float, float]:

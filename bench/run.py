@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._meltano import private_sys_dir  # noqa: E402
+from bench._procs import drain  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
 TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
@@ -51,6 +52,7 @@ class Results:
     tap_wall: list[float] = field(default_factory=list)
     tap_emit: list[float] = field(default_factory=list)
     tap_mb: list[float] = field(default_factory=list)
+    tap_cpu: list[float] = field(default_factory=list)
     tap_wait: list[float] = field(default_factory=list)
     target: list[float] = field(default_factory=list)
     target_mb: list[float] = field(default_factory=list)
@@ -66,6 +68,7 @@ def main() -> int:
     emulator = harness.Emulator(
         leads=options.leads, page_size=options.page_size, job_seconds=options.job_seconds
     )
+    drain(emulator)
     try:
         with tempfile.TemporaryDirectory(prefix="tzc-bench-") as scratch:
             results = measure_all(emulator, Path(scratch), options)
@@ -102,9 +105,11 @@ def measure_all(emulator: harness.Emulator, scratch: Path, options: argparse.Nam
 def measure_tap(config: Path, sink: Path, leads: int, results: Results) -> None:
     """The tap alone, its RECORDs written to ``sink``."""
     args = [str(harness.BIN / "tap-zoho-crm"), "--config", str(config)]
-    wall, peak_mb, log = run_measured(args, sink)
+    run = run_measured(args, sink)
+    wall, peak_mb, cpu, log = run.seconds, run.peak_mb, run.cpu_seconds, run.log
     wait, emit_rows, emit_s = tap_phases(log)
     check_rows(emit_rows, leads, "the tap")
+    results.tap_cpu.append(leads / cpu)
     results.tap_wall.append(leads / wall)
     results.tap_emit.append(emit_rows / emit_s)
     results.tap_mb.append(peak_mb)
@@ -112,7 +117,7 @@ def measure_tap(config: Path, sink: Path, leads: int, results: Results) -> None:
     print(
         f"tap alone: {leads / wall:,.0f} rows/s wall ({wall:.1f} s, of which {wait:.1f} s "
         f"waiting for the export), {emit_rows / emit_s:,.0f} rows/s emitting, "
-        f"peak {peak_mb:.0f} MB",
+        f"peak {peak_mb:.0f} MB, {leads / cpu:,.0f} rows per CPU second",
         flush=True,
     )
 
@@ -135,8 +140,18 @@ def write_tap_config(scratch: Path, url: str) -> Path:
     return path
 
 
-def run_measured(args: list[str], stdout_path: Path, **popen: t.Any) -> tuple[float, float, str]:
-    """Run a command; return wall seconds, the peak RSS of that one process in MB, stderr."""
+@dataclass(frozen=True)
+class Measured:
+    """One finished process: wall seconds, peak RSS, user+system CPU seconds, its stderr."""
+
+    seconds: float
+    peak_mb: float
+    cpu_seconds: float
+    log: str
+
+
+def run_measured(args: list[str], stdout_path: Path, **popen: t.Any) -> Measured:
+    """Run a command to its end and measure that one process (not its children)."""
     with tempfile.TemporaryFile("w+") as err, stdout_path.open("wb") as sink:
         started = time.monotonic()
         proc = subprocess.Popen(args, stdout=sink, stderr=err, **popen)
@@ -146,7 +161,8 @@ def run_measured(args: list[str], stdout_path: Path, **popen: t.Any) -> tuple[fl
         log = err.read()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{args[0]} failed:\n{log[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, log
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(seconds, usage.ru_maxrss / 1024, cpu, log)
 
 
 def tap_phases(log: str) -> tuple[float, int, float]:
@@ -198,9 +214,8 @@ def measure_target(scratch: Path, captured: Path, schema: str, results: Results)
     """target-postgres alone, reading the captured tap output."""
     args = [str(TARGET), "--config", str(target_config(scratch, schema))]
     with captured.open("rb") as source:
-        seconds, peak_mb, _ = run_measured(
-            args, Path(os.devnull), stdin=source, env={**os.environ, "PGTZ": "UTC"}
-        )
+        run = run_measured(args, Path(os.devnull), stdin=source, env={**os.environ, "PGTZ": "UTC"})
+    seconds, peak_mb = run.seconds, run.peak_mb
     leads = assert_loaded(schema)
     results.target.append(leads / seconds)
     results.target_mb.append(peak_mb)
