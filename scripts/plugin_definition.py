@@ -61,7 +61,7 @@ RECEIVER_ONLY: tuple[dict[str, t.Any], ...] = (
     },
     {
         "name": "webhook_heartbeat_seconds",
-        "kind": "decimal",
+        "kind": "integer",
         "value": 5,
         "label": "Receiver heartbeat (seconds)",
         "description": "How often the receiver records that it is up, at most 10; a sync runs "
@@ -128,10 +128,13 @@ def setting_kind(prop: dict[str, t.Any]) -> str:
         return "options"
     if "string" in types and prop.get("format") in ("date-time", "date"):
         return "date_iso8601"
+    # Meltano 4.4.1 crashes ("Decimal is not JSON serializable") when a `decimal` setting
+    # comes from an environment variable, so numbers are declared as whole numbers: Meltano
+    # users set whole seconds and hours; a config file given to the tap may hold fractions.
     for json_type, kind in (
         ("boolean", "boolean"),
         ("integer", "integer"),
-        ("number", "decimal"),
+        ("number", "integer"),
         ("array", "array"),
         ("object", "object"),
     ):
