@@ -14,6 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -56,19 +58,35 @@ def drop_schema(schema: str) -> None:
 
 
 class Process:
-    """A child process whose first matching stdout line announces its URL."""
+    """A child process whose first matching stdout line announces its URL.
+
+    Its log goes to a temporary file and the rest of its stdout is drained by a thread, so a
+    chatty process never blocks on a full pipe.
+    """
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.args = args
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
         self.url = self._wait_for_url()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def log_text(self) -> str:
+        """Everything the process logged so far."""
+        self.log.seek(0)
+        return self.log.read()
 
     def _wait_for_url(self, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
@@ -81,8 +99,7 @@ class Process:
             if found:
                 return found.group(1)
         self.stop()
-        err = self.proc.stderr.read() if self.proc.stderr else ""
-        msg = f"{self.args[0]} did not start: {err[-2000:]}"
+        msg = f"{self.args[0]} did not start: {self.log_text()[-2000:]}"
         raise RuntimeError(msg)
 
     def kill(self) -> None:
