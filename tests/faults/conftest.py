@@ -204,6 +204,26 @@ def tap_for(tmp_path: Path):  # type: ignore[no-untyped-def]
     return build
 
 
+@pytest.fixture
+def live_channel():  # type: ignore[no-untyped-def]
+    """Start a webhook receiver on a runner's event store; returns the config it needs.
+
+    With a live channel and a receiver up the whole time, events cover the changes since
+    an interrupted load began, so the next run may continue the load's saved pages.
+    """
+    started: list[harness.Receiver] = []
+
+    def start(tap: TapRunner) -> dict[str, Any]:
+        receiver = harness.Receiver(tap.event_store_url)
+        started.append(receiver)
+        time.sleep(1.1)  # a sync's start is kept to the second: be up before it
+        return {"webhook_public_url": receiver.notify_url}
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
 def truth_ids(emulator: harness.Emulator) -> set[str]:
     """Ids of every live record of Leads in the emulator."""
     return {rec["id"] for rec in emulator.truth()}

@@ -1,8 +1,8 @@
 """``daily_credit_budget``: the tap stops cleanly before a call would pass it, then resumes.
 
-Costs (credits.py, the emulator charges the same): discovery 2, a Bulk Read job 50, each
-status poll and download 1. A budget of 122 pays for page 1's job and page 2's job with
-their polls, but not page 3's job, which is created as soon as page 2 completes.
+Costs (credits.py, the emulator charges the same): discovery 2, the channel subscription 1,
+a Bulk Read job 50, each status poll and download 1. A budget of 125 pays for page 1's job
+and page 2's job with their polls, but not page 3's job, created as soon as page 2 completes.
 """
 
 from __future__ import annotations
@@ -26,21 +26,22 @@ def ledger_total(url: str) -> int:
 
 
 def test_budget_stops_before_a_job_it_cannot_pay_and_the_next_run_resumes(
-    start_emulator, tap_for
+    start_emulator, tap_for, live_channel
 ) -> None:
     emulator = start_emulator(300)
     tap = tap_for(emulator)
+    channel = live_channel(tap)
 
-    stopped = tap.run(daily_credit_budget=122)
+    stopped = tap.run(daily_credit_budget=125, **channel)
     spent_first = emulator.stats()["credits_used"]
     jobs_first = len(job_ids(emulator))
-    resumed = tap.run(state=stopped.last_state(), daily_credit_budget=250)
+    resumed = tap.run(state=stopped.last_state(), daily_credit_budget=260, **channel)
 
     assert stopped.returncode == 0, stopped.stderr[-3000:]
     found = BUDGET_LINE.search(stopped.stderr)
     assert found, stopped.stderr[-3000:]
     assert int(found[1]) == spent_first
-    assert int(found[2]) == 122
+    assert int(found[2]) == 125
     continue_at = dt.datetime.fromisoformat(found[3])
     assert dt.timedelta(hours=23) < continue_at - dt.datetime.now(dt.timezone.utc)
     assert "WARNING" in stopped.stderr.split(found[0])[0].splitlines()[-1]
@@ -49,7 +50,7 @@ def test_budget_stops_before_a_job_it_cannot_pay_and_the_next_run_resumes(
     assert stopped.records_before_last_state() == 100
     assert stopped.last_state()["bookmarks"]["Leads"]["bulk"]["page"] == 2
     assert jobs_first == 2
-    assert spent_first <= 122
+    assert spent_first <= 125
 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(resumed.records()) == 200

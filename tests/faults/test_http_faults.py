@@ -54,15 +54,16 @@ def test_429_with_credits_left_is_the_concurrency_limit_and_is_retried(
 
 
 def test_429_with_no_credits_left_stops_cleanly_and_the_next_run_resumes(
-    start_emulator, tap_for
+    start_emulator, tap_for, live_channel
 ) -> None:
     emulator = start_emulator(300)
     emulator.fault("http_429", times=1, path=result_path(2), credits_remaining=0)
     tap = tap_for(emulator)
+    channel = live_channel(tap)
 
-    stopped = tap.run()
+    stopped = tap.run(**channel)
     jobs_before = len(job_ids(emulator))
-    resumed = tap.run(state=stopped.last_state())
+    resumed = tap.run(state=stopped.last_state(), **channel)
 
     assert stopped.returncode == 0, stopped.stderr[-3000:]
     assert stopped.retry_waits() == []
