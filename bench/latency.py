@@ -30,7 +30,6 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._meltano import private_sys_dir  # noqa: E402
 from bench._procs import drain  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
@@ -53,7 +52,7 @@ class Cron:
 
     def __init__(self, project: harness.MeltanoProject) -> None:
         self.project = project
-        self.env = {**os.environ, **project.env, **private_sys_dir(project.workdir)}
+        self.env = {**os.environ, **project.env, **harness.private_sys_dir(project.workdir)}
         self.current: subprocess.Popen[bytes] | None = None
         self.log_path = project.workdir / "meltano-run.log"
         self.durations: list[float] = []
@@ -148,7 +147,7 @@ def run_schedule(
         project = harness.MeltanoProject(scratch, schema, emulator.url, receiver.notify_url)
         print(f"full load of {options.leads:,} leads ...", flush=True)
         started = time.monotonic()
-        project.run(env=private_sys_dir(scratch))
+        project.run(env=harness.private_sys_dir(scratch))
         print(f"full load done in {time.monotonic() - started:.1f} s", flush=True)
         cron = Cron(project)
         rng = random.Random(options.seed)

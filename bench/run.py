@@ -33,7 +33,6 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._meltano import private_sys_dir  # noqa: E402
 from bench._procs import drain  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
@@ -233,7 +232,7 @@ def measure_meltano(
     workdir = scratch / schema
     workdir.mkdir()
     project = harness.MeltanoProject(workdir, schema, emulator.url)
-    env = private_sys_dir(workdir)
+    env = harness.private_sys_dir(workdir)
     started = time.monotonic()
     done = project.run(env=env)
     seconds = time.monotonic() - started

@@ -205,6 +205,23 @@ class Receiver(Process):
         return dict(requests.get(self.url + "/healthz", timeout=10).json())
 
 
+def private_sys_dir(workdir: Path) -> dict[str, str]:
+    """Environment for Meltano runs whose system directory is ``workdir/.meltano``.
+
+    Meltano writes each plugin's catalog, config and state files under
+    ``.meltano/run/<plugin>/``, so two runs of one project at the same time overwrite each
+    other's files. A fresh system directory whose plugin installations link to the project's
+    keeps every run's files apart and runs the very same plugin versions.
+    """
+    sys_dir = workdir / ".meltano"
+    sys_dir.mkdir(exist_ok=True)
+    for kind in ("extractors", "loaders"):
+        link = sys_dir / kind
+        if not link.exists():
+            link.symlink_to(REPO / ".meltano" / kind, target_is_directory=True)
+    return {"MELTANO_SYS_DIR_ROOT": str(sys_dir)}
+
+
 class MeltanoProject:
     """The repository's own Meltano project, isolated per test by env settings."""
 
@@ -224,6 +241,7 @@ class MeltanoProject:
             "TARGET_POSTGRES_SQLALCHEMY_URL": pg_sqlalchemy_url(),
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            **private_sys_dir(workdir),
         }
 
     def meltano(
