@@ -215,7 +215,7 @@ def private_sys_dir(workdir: Path) -> dict[str, str]:
     """
     sys_dir = workdir / ".meltano"
     sys_dir.mkdir(exist_ok=True)
-    for kind in ("extractors", "loaders"):
+    for kind in ("extractors", "loaders", "utilities"):
         link = sys_dir / kind
         if not link.exists():
             link.symlink_to(REPO / ".meltano" / kind, target_is_directory=True)
