@@ -4,9 +4,13 @@ Invariants:
 
 - A callback is answered 2xx only after its events are committed durably in the store;
   anything that may have stored nothing gets a non-2xx answer so Zoho can send it again.
-- A refused callback (4xx) stores nothing. Checks run in this order: body size (413), JSON
-  with a ``channel_id`` (400), registered channel (404), ``key`` query secret (403), ``token``
-  (401), remaining keys (400).
+- A refused callback (4xx) stores nothing. Checks run in this order: JSON media type (415),
+  body size (413), JSON with a ``channel_id`` (400), registered channel (404), ``key`` query
+  secret (403), ``token`` (401), remaining keys (400), module and operation subscribed by
+  the channel (422).
+- 503 means the store could not be read or written, and nothing else: Zoho may send a 5xx
+  callback again, so a body that can never be stored must get a 4xx. An unexpected error in
+  the receiver's own code is answered 500 and logged with its traceback.
 - Storing is idempotent, so a repeated callback is answered 200 and adds nothing.
 - Blocking store calls run in a worker thread, never on the event loop.
 - Neither the token nor the key is ever logged; the server's access log is off because
@@ -35,12 +39,14 @@ from tap_zoho_crm.webhook._callback import (
     Envelope,
     Rejected,
     authorize,
+    check_media_type,
+    check_subscribed,
     parse_callback,
     parse_envelope,
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from starlette.requests import Request
 
@@ -117,6 +123,22 @@ class _TooLarge(Exception):
     pass
 
 
+class _StoreFailed(Exception):
+    """A store call raised; the original exception is the cause."""
+
+
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
+
+
+def _store_call(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call the store, turning whatever it raises into ``_StoreFailed`` (answered 503)."""
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:  # any driver error means the store is unusable right now
+        raise _StoreFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """Read the body, stopping as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
@@ -140,13 +162,16 @@ class Receiver:
 
     def _store(self, envelope: Envelope, url_key: str) -> tuple[Callback, Appended]:
         """Authenticate, check and store one callback (blocking; runs in a thread)."""
-        authorize(envelope, self.store.get_channel(envelope.channel_id), url_key)
+        registered = _store_call(self.store.get_channel, envelope.channel_id)
+        channel = authorize(envelope, registered, url_key)
         callback = parse_callback(envelope)
-        return callback, self.store.append_events(callback.events())
+        check_subscribed(callback, channel)
+        return callback, _store_call(self.store.append_events, callback.events())
 
     async def notify(self, request: Request) -> JSONResponse:
         """POST handler for Zoho callbacks."""
         try:
+            check_media_type(request.headers.get("content-type"))
             raw = await _read_body(request, self.config.max_body_bytes)
             envelope = parse_envelope(raw)
             url_key = request.query_params.get("key", "")
@@ -157,9 +182,12 @@ class Receiver:
         except Rejected as exc:
             LOGGER.warning("Refused a callback (HTTP %d): %s", exc.status, exc.reason)
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
-        except Exception as exc:  # answer 503 so Zoho may retry
-            LOGGER.error("Could not store a callback: %s: %s", type(exc).__name__, exc)
+        except _StoreFailed as exc:  # answer 503 so Zoho may retry
+            LOGGER.error("Could not store a callback: %s", exc)
             return JSONResponse({"error": "event store unavailable"}, status_code=503)
+        except Exception:  # a bug here, not a bad body and not the store
+            LOGGER.exception("Receiver error while handling a callback")
+            return JSONResponse({"error": "internal error"}, status_code=500)
         self._log(callback, appended)
         if self.config.answer_delay_seconds:
             await asyncio.sleep(self.config.answer_delay_seconds)

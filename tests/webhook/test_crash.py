@@ -21,6 +21,7 @@ from tests.webhook.conftest import TOKEN, URL_KEY, callback_body, register_chann
 
 CLI = str(Path(sys.executable).parent / "tap-zoho-crm-webhook")
 PATH = "/zoho/notifications"
+JSON = {"Content-Type": "application/json;charset=UTF-8"}
 
 
 class Receiver:
@@ -82,7 +83,7 @@ def test_kill_between_commit_and_answer_keeps_the_event_once(receiver_url: str) 
     def zoho_sends() -> None:
         try:
             outcome["status"] = requests.post(
-                slow.url, params={"key": URL_KEY}, data=body, timeout=60
+                slow.url, params={"key": URL_KEY}, data=body, headers=JSON, timeout=60
             ).status_code
         except requests.RequestException as exc:
             outcome["error"] = exc
@@ -102,7 +103,9 @@ def test_kill_between_commit_and_answer_keeps_the_event_once(receiver_url: str) 
         # Zoho saw no answer, so it sends the same body again to a restarted receiver.
         fresh = Receiver(receiver_url)
         try:
-            again = requests.post(fresh.url, params={"key": URL_KEY}, data=body, timeout=10)
+            again = requests.post(
+                fresh.url, params={"key": URL_KEY}, data=body, headers=JSON, timeout=10
+            )
         finally:
             output = fresh.stop()
         assert again.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -27,7 +28,7 @@ from tests.webhook.conftest import (
 
 EXAMPLES = Path("/work/shared/zoho-api/examples")
 PATH = "/zoho/notifications"
-MAX_BODY = 64 * 1024
+MAX_BODY = 256 * 1024  # room for JSON nested 100,000 levels deep
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -64,18 +65,15 @@ def server(running: ServerThread, store: EventStore) -> ServerThread:
 
 
 def post(
-    server: ServerThread, body: Any, key: str | None = URL_KEY, **kw: Any
+    server: ServerThread,
+    body: Any,
+    key: str | None = URL_KEY,
+    content_type: str | None = "application/json",
 ) -> requests.Response:
     params = {"key": key} if key is not None else {}
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return requests.post(
-        server.url + PATH,
-        params=params,
-        data=data,
-        headers={"Content-Type": "application/json"},
-        timeout=10,
-        **kw,
-    )
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    return requests.post(server.url + PATH, params=params, data=data, headers=headers, timeout=10)
 
 
 def test_insert_callback_is_stored_and_answered_200(
@@ -177,7 +175,13 @@ def test_oversized_chunked_body_is_cut_off_while_reading(
             yield b"1" * 1000
         yield b'"]}'
 
-    answer = requests.post(server.url + PATH, params={"key": URL_KEY}, data=chunks(), timeout=10)
+    answer = requests.post(
+        server.url + PATH,
+        params={"key": URL_KEY},
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert answer.status_code == 413
     assert store.high_water() == 0
 
@@ -269,4 +273,224 @@ def test_store_failure_is_answered_503_so_zoho_can_retry(tmp_path: Path) -> None
             answer = post(broken, callback_body(["1"]))
         assert answer.status_code == 503
         assert "disk" not in answer.text
+        assert real.high_water() == 0
+
+
+# -- refusals found by a new user: each answers 4xx and stores nothing --------------------
+
+
+@pytest.mark.parametrize(
+    "server_time",
+    [10**20, 32503680000000, 0, -1, True, 1741600805123.0, "1741600805123", None],
+    ids=["10^20", "year-3000", "zero", "negative", "bool", "float", "string", "null"],
+)
+def test_server_time_out_of_range_or_not_an_integer_gets_400(
+    server: ServerThread, store: EventStore, server_time: Any
+) -> None:
+    answer = post(server, callback_body(["1"], server_time=server_time))
+    assert answer.status_code == 400
+    assert "server_time" in answer.json()["error"]
+    assert store.high_water() == 0
+
+
+def test_server_time_just_below_year_3000_is_stored(
+    server: ServerThread, store: EventStore
+) -> None:
+    assert post(server, callback_body(["1"], server_time=32503679999999)).status_code == 200
+    (event,) = store.read(0)
+    assert event.server_time_ms == 32503679999999
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"channel_id": "1000000001", "ids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["bare", "inside-a-callback"],
+)
+def test_json_nested_100000_deep_gets_400_not_5xx(
+    server: ServerThread, store: EventStore, body: bytes
+) -> None:
+    answer = post(server, body)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "body is nested too deeply"}
+    assert store.high_water() == 0
+
+
+def test_receiver_still_stores_after_a_deep_body(server: ServerThread, store: EventStore) -> None:
+    assert post(server, b"[" * 100_000 + b"]" * 100_000).status_code == 400
+    assert post(server, callback_body(["7"])).status_code == 200
+    assert store.high_water() == 1
+
+
+@pytest.mark.parametrize("module", [5, True, ["Leads"], ""], ids=["int", "bool", "list", "empty"])
+def test_module_that_is_not_a_string_gets_400(
+    server: ServerThread, store: EventStore, module: Any
+) -> None:
+    answer = post(server, callback_body(["1"], module=module))
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "module is missing or not a string"}
+    assert store.high_water() == 0
+
+
+@pytest.mark.parametrize("module", ["Deals", "leads", "Leads "], ids=["other", "case", "space"])
+def test_module_the_channel_did_not_subscribe_gets_422(
+    server: ServerThread, store: EventStore, module: str
+) -> None:
+    answer = post(server, callback_body(["1"], module=module))
+    assert answer.status_code == 422
+    assert "did not subscribe" in answer.json()["error"]
+    assert store.high_water() == 0
+
+
+def test_operation_the_channel_did_not_subscribe_gets_422(
+    server: ServerThread, store: EventStore
+) -> None:
+    record = register_channel(store)
+    store.put_channel(dataclasses.replace(record, events=("Leads.create",)))
+    assert post(server, callback_body(["1"], operation="update")).status_code == 422
+    assert post(server, callback_body(["1"], operation="delete")).status_code == 422
+    assert store.high_water() == 0
+    assert post(server, callback_body(["1"], operation="insert")).status_code == 200
+    assert [e.operation for e in store.read(0)] == ["insert"]
+
+
+def test_an_all_event_covers_every_operation_of_its_module(
+    server: ServerThread, store: EventStore
+) -> None:
+    record = register_channel(store)
+    events = ("Leads.all", "Deals.delete")
+    store.put_channel(dataclasses.replace(record, modules=("Leads", "Deals"), events=events))
+    for operation in ("insert", "update", "delete"):
+        assert post(server, callback_body(["1"], operation=operation)).status_code == 200
+    assert post(server, callback_body(["2"], "delete", module="Deals")).status_code == 200
+    assert post(server, callback_body(["3"], "insert", module="Deals")).status_code == 422
+    assert [(e.module, e.record_id) for e in store.read(0)][-1] == ("Deals", "2")
+    assert store.high_water() == 4
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["abc; drop"],
+        ["4000000000001000011", "abc; drop"],
+        ["1" * 21],
+        ["-5"],
+        [-5],
+        ["12 "],
+        ["12\n"],
+        ["\u0663\u0664"],  # Arabic-Indic digits: str.isdigit() says yes, Zoho never sends them
+        ["1.5"],
+        [1.5],
+        [True],
+        [None],
+        [["1"]],
+        [],
+        [str(n) for n in range(1001)],
+    ],
+    ids=[
+        "injection",
+        "one-bad-among-good",
+        "21-digits",
+        "negative-text",
+        "negative-int",
+        "trailing-space",
+        "trailing-newline",
+        "non-ascii-digits",
+        "decimal-text",
+        "float",
+        "bool",
+        "null",
+        "nested-list",
+        "empty-list",
+        "1001-ids",
+    ],
+)
+def test_bad_ids_refuse_the_whole_body_with_400(
+    server: ServerThread, store: EventStore, ids: list[Any]
+) -> None:
+    answer = post(server, callback_body(ids))
+    assert answer.status_code == 400
+    assert "ids" in answer.json()["error"] or "id must" in answer.json()["error"]
+    assert store.high_water() == 0
+
+
+def test_thousand_ids_and_integer_ids_are_stored(server: ServerThread, store: EventStore) -> None:
+    ids: list[Any] = [str(4000000000001000000 + n) for n in range(999)] + [4000000000001999999]
+    answer = post(server, callback_body(ids, operation="update"))
+    assert answer.json() == {"stored": 1000, "ids": 1000}
+    stored = [e.record_id for e in store.read(0)]
+    assert stored[-2:] == ["4000000000001000998", "4000000000001999999"]
+
+
+def test_empty_ids_are_refused_not_logged_as_a_repeat(
+    server: ServerThread, store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    answer = post(server, callback_body([]))
+    assert (answer.status_code, answer.json()) == (400, {"error": "ids is empty"})
+    assert "repeat" not in caplog.text
+    assert store.high_water() == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/jsonx",
+        "",
+        None,
+    ],
+    ids=["text", "form", "multipart", "xml", "jsonx", "empty", "missing"],
+)
+def test_body_not_declared_json_gets_415(
+    server: ServerThread, store: EventStore, content_type: str | None
+) -> None:
+    answer = post(server, callback_body(["1"]), content_type=content_type)
+    assert answer.status_code == 415
+    assert answer.json()["error"].startswith("Content-Type must be application/json")
+    assert store.high_water() == 0
+
+
+def test_form_encoded_body_gets_415(server: ServerThread, store: EventStore) -> None:
+    form = {k: json.dumps(v) for k, v in callback_body(["1"]).items()}
+    answer = requests.post(server.url + PATH, params={"key": URL_KEY}, data=form, timeout=10)
+    assert answer.status_code == 415
+    assert store.high_water() == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json;charset=UTF-8",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.zoho+json",
+    ],
+)
+def test_json_media_types_are_accepted(
+    server: ServerThread, store: EventStore, content_type: str
+) -> None:
+    assert post(server, callback_body(["1"]), content_type=content_type).status_code == 200
+    assert store.high_water() == 1
+
+
+class _UnreadableStore(_BrokenStore):
+    """Cannot even read the channel registry."""
+
+    def get_channel(self, *args: Any, **kwargs: Any) -> Any:
+        raise OSError("connection refused")
+
+
+def test_registry_read_failure_is_answered_503(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path}/events.sqlite3") as real:
+        register_channel(real)
+        app = create_app(_UnreadableStore(real), ReceiverConfig(path=PATH))  # type: ignore[arg-type]
+        with ServerThread(app) as broken:
+            answer = post(broken, callback_body(["1"]))
+        assert (answer.status_code, answer.json()) == (503, {"error": "event store unavailable"})
         assert real.high_water() == 0
