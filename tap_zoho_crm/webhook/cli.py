@@ -39,6 +39,9 @@ if t.TYPE_CHECKING:
     from tap_zoho_crm.channel import ChannelResult, CrmRequest
     from tap_zoho_crm.store import EventStore
 
+NO_CHANNEL_YET = (
+    "no channel registered yet; run `channel subscribe` or a sync with webhook_public_url set"
+)
 # Test hook: hold every answer back this long after the commit (simulates a crash window).
 TEST_DELAY_ENV = "TAP_ZOHO_CRM_TEST_ANSWER_DELAY_SECONDS"
 
@@ -54,13 +57,18 @@ def _friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except (SettingsError, StoreError, ChannelError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(_one_line(str(exc))) from exc
         except Exception as exc:
             if _is_zoho_error(exc):
-                raise click.ClickException(str(exc)) from exc
+                raise click.ClickException(_one_line(str(exc))) from exc
             raise
 
     return wrapper
+
+
+def _one_line(message: str) -> str:
+    """Join a multi-line message (libpq adds a hint line) into one line."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def _is_zoho_error(exc: Exception) -> bool:
@@ -166,8 +174,8 @@ def channel() -> None:
     """Manage the Zoho Notification API channel that feeds the receiver."""
 
 
-def _channel_command(func: Callable[[CrmRequest, EventStore, dict[str, t.Any]], None]) -> t.Any:
-    """Shared options and setup of the channel subcommands."""
+def _channel_options(func: Callable[..., None]) -> t.Any:
+    """Options, setting sources and one-line errors shared by the channel subcommands."""
 
     @click.option("--webhook-public-url", help="Public URL Zoho POSTs to (path included).")
     @click.option("--modules", help="Comma-separated module API names, e.g. Leads,Contacts.")
@@ -176,7 +184,17 @@ def _channel_command(func: Callable[[CrmRequest, EventStore, dict[str, t.Any]], 
     @_friendly_errors
     @functools.wraps(func)
     def command(config_file: str | None, **flags: t.Any) -> None:
-        settings = resolve(flags, config_file)
+        func(resolve(flags, config_file))
+
+    return command
+
+
+def _channel_command(func: Callable[[CrmRequest, EventStore, dict[str, t.Any]], None]) -> t.Any:
+    """Setup of the channel subcommands that talk to Zoho: credentials first, then the store."""
+
+    @_channel_options
+    @functools.wraps(func)
+    def command(settings: dict[str, t.Any]) -> None:
         request = _crm_request(settings)
         with open_store(settings["event_store_url"]) as store:
             func(request, store, settings)
@@ -249,10 +267,21 @@ def renew(request: CrmRequest, store: EventStore, settings: dict[str, t.Any]) ->
 
 
 @channel.command(name="status")
-@_channel_command
-def status_command(request: CrmRequest, store: EventStore, settings: dict[str, t.Any]) -> None:
-    """Show the registered channel next to what Zoho reports (no secrets)."""
-    click.echo(json.dumps(status(request, store, settings["channel_id"]).as_dict(), indent=2))
+@_channel_options
+def status_command(settings: dict[str, t.Any]) -> None:
+    """Show the registered channel next to what Zoho reports (no secrets).
+
+    Status is informational: with no channel registered (and no ``channel_id`` set) it says
+    so and exits 0 without asking Zoho. Only a store that cannot be opened, or a failing
+    Zoho call, exits 1.
+    """
+    with open_store(settings["event_store_url"]) as store:
+        if settings["channel_id"] is None and not store.list_channels():
+            click.echo(NO_CHANNEL_YET)
+            return
+        request = _crm_request(settings)
+        shown = status(request, store, settings["channel_id"]).as_dict()
+    click.echo(json.dumps(shown, indent=2))
 
 
 @channel.command(name="unsubscribe")

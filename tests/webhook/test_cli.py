@@ -96,7 +96,7 @@ def test_channel_command_without_credentials_names_them(tmp_path: Path) -> None:
 
 def test_channel_command_without_a_data_centre_refuses_to_guess(tmp_path: Path) -> None:
     result = run(
-        ["channel", "status"],
+        ["channel", "renew"],
         event_store_url=f"sqlite:///{tmp_path}/e.sqlite3",
         **CLIENT,
     )
@@ -118,6 +118,48 @@ def test_real_process_prints_one_line_and_no_traceback() -> None:
     assert done.stderr.strip().splitlines() == [
         "Error: webhook_heartbeat_seconds must be above 0 and at most 10.0"
     ]
+
+
+NO_CHANNEL = (
+    "no channel registered yet; run `channel subscribe` or a sync with webhook_public_url set"
+)
+
+
+def test_status_without_a_channel_says_so_and_exits_0(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/e.sqlite3"
+    result = run(["channel", "status"], event_store_url=url)  # no credentials needed
+    assert result.exit_code == 0, result.output
+    assert result.stdout == NO_CHANNEL + "\n"
+    with open_store(url) as store:
+        assert store.list_channels() == []
+
+
+def test_status_without_a_channel_exits_0_from_a_real_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_ZOHO_CRM_")}
+    env["TAP_ZOHO_CRM_EVENT_STORE_URL"] = f"sqlite:///{tmp_path}/e.sqlite3"
+    done = subprocess.run(
+        [CLI, "channel", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, NO_CHANNEL + "\n", "")
+
+
+def test_status_with_an_unopenable_sqlite_store_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/missing-dir/e.sqlite3"
+    assert_one_line_error(run(["channel", "status"], event_store_url=url), "missing-dir")
+
+
+def test_status_with_an_unreachable_postgres_store_is_one_line_and_exit_1() -> None:
+    pytest.importorskip("psycopg")
+    with socket.socket() as closed:  # bound but not listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"postgresql://postgres@127.0.0.1:{closed.getsockname()[1]}/events"
+        result = run(["channel", "status"], event_store_url=url)
+    assert_one_line_error(result, "event_store_url")
 
 
 @pytest.fixture
