@@ -75,6 +75,20 @@ def plan_bulk(
     return Window(start, reason, full=False)
 
 
+def event_gap(store_id: str | None, health: Health) -> str | None:
+    """Why events may be missing since the moment ``health`` was judged from, or None.
+
+    ``store_id`` is the store the events read so far came from.
+    """
+    if not health.channel_live:
+        return "no live notification channel"
+    if store_id != health.store_id:
+        return "event store is new or was reset"
+    if not health.receiver_covered:
+        return "webhook receiver was down"
+    return None
+
+
 def _catch_up_reason(
     state: dict[str, Any],
     *,
@@ -82,12 +96,9 @@ def _catch_up_reason(
     now: dt.datetime,
     reconcile_every: dt.timedelta,
 ) -> str | None:
-    if not health.channel_live:
-        return "no live notification channel"
-    if state.get(STORE_ID) != health.store_id:
-        return "event store is new or was reset"
-    if not health.receiver_covered:
-        return "webhook receiver was down since the last sync"
+    gap = event_gap(state.get(STORE_ID), health)
+    if gap:
+        return gap
     last_catchup = state.get(LAST_CATCHUP)
     if not last_catchup or now - parse_instant(last_catchup) >= reconcile_every:
         return "reconcile interval passed"

@@ -27,7 +27,7 @@ from typing_extensions import override
 from tap_zoho_crm.casting import RowCaster
 from tap_zoho_crm.changes import parse_instant
 from tap_zoho_crm.credits import CreditsExhausted
-from tap_zoho_crm.plan import LAST_SYNC, Health, committed_event_seq
+from tap_zoho_crm.plan import BULK, LAST_SYNC, Health, committed_event_seq
 from tap_zoho_crm.schema import DELETED_AT, ID, REPLICATION_KEY, Kind, ModuleSchema
 from tap_zoho_crm.sync import ModuleSync
 
@@ -85,12 +85,15 @@ class ModuleStream(Stream):
     def get_records(self, context: Context | None) -> t.Iterable[Record]:
         tap = t.cast("TapZohoCRM", self._tap)
         store = tap.event_store
-        last_sync = self.stream_state.get(LAST_SYNC)
+        # A receiver gap matters since the last sync, or, when an interrupted load is to be
+        # continued, since that load began: its remaining pages were exported before.
+        interrupted = self.stream_state.get(BULK) or {}
+        since = interrupted.get("run_started_at") or self.stream_state.get(LAST_SYNC)
         try:
             health = Health(
                 channel_live=tap.channel_live,
-                receiver_covered=bool(last_sync)
-                and store.receiver_coverage(since=parse_instant(str(last_sync))),
+                receiver_covered=bool(since)
+                and store.receiver_coverage(since=parse_instant(str(since))),
                 store_id=store.store_id,
             )
             yield from ModuleSync(self, store, health).records()

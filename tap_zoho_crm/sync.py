@@ -38,6 +38,7 @@ from tap_zoho_crm.plan import (
     STORE_ID,
     Health,
     committed_event_seq,
+    event_gap,
     plan_bulk,
 )
 
@@ -68,6 +69,7 @@ class _Load:
     full: bool
     pages: Pages
     run_started_at: dt.datetime
+    continued: bool = False
 
 
 class ModuleSync:
@@ -89,6 +91,8 @@ class ModuleSync:
         self._housekeeping()
         load = self._start_load(state)
         self.full = bool(load and load.full)
+        if load:
+            self._write_load_started(state, load)
         first = next(load.pages, None) if load else None
 
         high = self.store.high_water()
@@ -147,7 +151,12 @@ class ModuleSync:
         return _Load(bulk_window, window.full, self._window_pages(bulk_window), self.started)
 
     def _resume(self, resume: dict[str, t.Any]) -> _Load:
-        """Continue an interrupted load from its next page, or redo its window."""
+        """Continue an interrupted load from its next page, or redo its window.
+
+        Its remaining pages were exported when it was interrupted; only events say what
+        changed since. If events may be missing since the load began, the window is
+        exported again instead.
+        """
         window = _window_from_state(resume.get("window") or {})
         run_started = parse_instant(resume.get("run_started_at") or format_instant(self.started))
         full = bool(resume.get("full"))
@@ -156,7 +165,17 @@ class ModuleSync:
         fresh = issued and self.started - parse_instant(issued) < (
             PAGE_TOKEN_LIFETIME - PAGE_TOKEN_SAFETY
         )
-        if token and fresh:
+        gap = event_gap(resume.get(STORE_ID), self.health)
+        if token and gap:
+            LOGGER.info(
+                "%s: events may be missing since the interrupted load began (%s); "
+                "loading %s again",
+                self.module,
+                gap,
+                window.describe(),
+            )
+            pages = self._window_pages(window)
+        elif token and fresh:
             LOGGER.info(
                 "%s: resuming the load of %s at page %s (job %s)",
                 self.module,
@@ -165,9 +184,10 @@ class ModuleSync:
                 resume.get("job_id"),
             )
             pages = self._resumed_pages(window, resume)
+            return _Load(window, full, pages, run_started, continued=True)
         else:
             LOGGER.info(
-                "%s: the interrupted load's page token is too old; loading %s again",
+                "%s: the interrupted load has no fresh page token; loading %s again",
                 self.module,
                 window.describe(),
             )
@@ -254,10 +274,11 @@ class ModuleSync:
     def _pending_changes(self, committed: int, high: int, load: _Load | None) -> ChangeSet:
         """Ids that events (and, on a catch-up, the deleted list) have news of."""
         changes = ChangeSet()
-        if load and not load.full and load.window.start:
-            # Zoho lists deletions strictly after If-Modified-Since; the window's first
-            # second belongs to it, so ask from one second earlier.
-            client, since = self.stream.client, load.window.start - dt.timedelta(seconds=1)
+        deleted_since = self._deleted_since(load)
+        if deleted_since:
+            # Zoho lists deletions strictly after If-Modified-Since; the first second
+            # belongs to the window, so ask from one second earlier.
+            client, since = self.stream.client, deleted_since - dt.timedelta(seconds=1)
             for deleted in records.fetch_deleted(client, self.module, since):
                 changes.add_deleted(deleted.id, deleted.deleted_time)
         events = (e for e in self.store.read(committed, high) if e.module == self.module)
@@ -280,6 +301,40 @@ class ModuleSync:
                 time.monotonic() - started,
             )
         return changes
+
+    def _deleted_since(self, load: _Load | None) -> dt.datetime | None:
+        """Since when deletions may hide behind rows the target already holds, or None.
+
+        A catch-up: since its window starts. A full load: only if an earlier attempt of it
+        already loaded rows, since that attempt began. A record deleted since is in no
+        export, and its callback may be lost.
+        """
+        if load is None:
+            return None
+        if not load.full:
+            return load.window.start
+        if load.run_started_at < self.started:
+            margin = dt.timedelta(seconds=self.settings.catchup_margin_seconds)
+            return load.run_started_at - margin
+        return None
+
+    def _write_load_started(self, state: dict[str, t.Any], load: _Load) -> None:
+        """STATE before the first row: a load interrupted before its first page's STATE
+        still tells the next run when it began, and which rows may already be in.
+
+        A load that continues saved pages keeps its saved place; one that starts its
+        window (again) forgets any saved job and token.
+        """
+        if load.continued:
+            return
+        resume = state.get(BULK) or {}
+        state[BULK] = {
+            "window": load.window.to_state(),
+            "full": load.full,
+            "run_started_at": format_instant(load.run_started_at),
+            STORE_ID: resume.get(STORE_ID) or self.health.store_id,
+        }
+        self.stream.flush_state()
 
     def _bulk_rows(
         self,
@@ -307,6 +362,7 @@ class ModuleSync:
                 "window": page.window.to_state(),
                 "full": self.full,
                 "run_started_at": resume.get("run_started_at") or format_instant(self.started),
+                STORE_ID: resume.get(STORE_ID) or self.health.store_id,
                 "job_id": page.next_job_id,
                 "page": page.number + 1,
                 "page_token": page.next_page_token,

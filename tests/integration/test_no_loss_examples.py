@@ -43,3 +43,28 @@ def test_changes_whose_callbacks_were_dropped_before_a_quiet_sync_are_caught_up(
 
     assert quiet.ok, quiet.describe()
     world.settle_and_check()
+
+
+def test_a_record_deleted_after_a_killed_first_load_is_marked_deleted(world: World) -> None:
+    """Found by the property: the first full load was killed inside its first page, so no
+    STATE was committed but rows were; the retried full load never exported the record
+    deleted meanwhile (its callback refused by a stopped receiver) and left its row live."""
+    world.stop_receiver()
+    killed = world.sync(kill_after=10)
+    assert killed.killed
+    world.delete(sorted(world.model.loaded)[0])
+
+    world.settle_and_check()
+
+
+def test_a_record_edited_while_a_resumed_load_waited_is_current(world: World) -> None:
+    """An interrupted load resumed after a receiver gap: the pages still to come were
+    exported before the gap, so the load is redone rather than continued."""
+    killed = world.sync(kill_after=30)  # page 1 and its STATE are in, page 2 is not
+    assert killed.killed
+    world.stop_receiver()
+    on_page_two = sorted(world.model.live)[40]  # exported before the kill, not yet loaded
+    world.edit(on_page_two, {"Last_Name": "Edited while the receiver was down"})
+    world.start_receiver()
+
+    world.settle_and_check()

@@ -79,8 +79,12 @@ def test_state_between_pages_keeps_next_job_and_token(
     assert result.returncode == 0, result.stderr
     messages = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [m["type"] for m in messages]
-    first_state = messages[kinds.index("STATE")]["value"]["bookmarks"]["Leads"]["bulk"]
-    assert kinds.index("STATE") == 11
+    states = [i for i, kind in enumerate(kinds) if kind == "STATE"]
+    began = messages[states[0]]["value"]["bookmarks"]["Leads"]["bulk"]
+    assert states[0] == 1  # before any row: the load began, no page yet
+    assert began["full"] and "page_token" not in began
+    first_state = messages[states[1]]["value"]["bookmarks"]["Leads"]["bulk"]
+    assert states[1] == 12
     assert first_state["page_token"] == "token-1"
     assert first_state["page"] == 2
     assert first_state["job_id"] in fake.jobs
