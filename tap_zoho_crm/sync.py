@@ -327,12 +327,11 @@ class ModuleSync:
         """
         if load.continued:
             return
-        resume = state.get(BULK) or {}
         state[BULK] = {
             "window": load.window.to_state(),
             "full": load.full,
             "run_started_at": format_instant(load.run_started_at),
-            STORE_ID: resume.get(STORE_ID) or self.health.store_id,
+            STORE_ID: self.health.store_id,
         }
         self.stream.flush_state()
 
