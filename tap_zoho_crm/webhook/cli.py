@@ -42,6 +42,11 @@ if t.TYPE_CHECKING:
 NO_CHANNEL_YET = (
     "no channel registered yet; run `channel subscribe` or a sync with webhook_public_url set"
 )
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MELTANO_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+# Set by Meltano for the plugin it invokes: this package runs as a utility (its commands) or,
+# in older project files, as commands of the extractor.
+MELTANO_PLUGIN_ENV = ("MELTANO_UTILITY_NAME", "MELTANO_EXTRACTOR_NAME")
 # Test hook: hold every answer back this long after the commit (simulates a crash window).
 TEST_DELAY_ENV = "TAP_ZOHO_CRM_TEST_ANSWER_DELAY_SECONDS"
 
@@ -80,11 +85,15 @@ def _is_zoho_error(exc: Exception) -> bool:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Log to stderr with time, level and logger; under Meltano, without the time.
+
+    ``meltano invoke`` reads the plugin's stderr and logs each line again with its own
+    timestamp (and as level info, so the level stays in the line). Meltano marks the plugin
+    it runs with ``MELTANO_<TYPE>_NAME``, e.g. ``MELTANO_UTILITY_NAME``.
+    """
+    under_meltano = any(os.environ.get(name) for name in MELTANO_PLUGIN_ENV)
+    log_format = MELTANO_LOG_FORMAT if under_meltano else LOG_FORMAT
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format)
 
 
 config_option = click.option(

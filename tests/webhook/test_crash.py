@@ -27,8 +27,10 @@ JSON = {"Content-Type": "application/json;charset=UTF-8"}
 class Receiver:
     """``tap-zoho-crm-webhook serve --port 0`` in its own process group."""
 
-    def __init__(self, store_url: str, delay: float = 0.0) -> None:
-        env = {**os.environ, "TAP_ZOHO_CRM_EVENT_STORE_URL": store_url}
+    def __init__(
+        self, store_url: str, delay: float = 0.0, extra_env: dict[str, str] | None = None
+    ) -> None:
+        env = {**os.environ, "TAP_ZOHO_CRM_EVENT_STORE_URL": store_url, **(extra_env or {})}
         env.pop(TEST_DELAY_ENV, None)
         if delay:
             env[TEST_DELAY_ENV] = str(delay)
