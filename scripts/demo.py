@@ -87,8 +87,25 @@ def demo_env(zoho_port: int, hook_port: int) -> dict[str, str]:
 def timed_run(env: dict[str, str], title: str) -> None:
     print(f"\n{title}: meltano run tap-zoho-crm target-postgres")
     started = time.monotonic()
-    meltano("run", "tap-zoho-crm", "target-postgres", env=env)
-    print(f"   done in {time.monotonic() - started:.1f} s")
+    log = meltano("run", "tap-zoho-crm", "target-postgres", env=env)
+    print(f"   done in {time.monotonic() - started:.1f} s; the tap said how it got the rows:")
+    for line in tap_lines(log):
+        print(f"   | {line}")
+
+
+# The tap's INFO lines that say where a sync's rows came from: a Bulk Read window, or the
+# webhook events and the records fetched for them.
+TAP_LINE = re.compile(
+    r"(Leads: (?:events cover every change since the last sync"
+    r"|(?:full|catch-up) load since [^()]*\([^)]*\)"
+    r"|\d+ events after seq \d+; fetched .*? in [\d.]+ s"
+    r"|\d+ bulk rows, .*? up to seq \d+))"
+)
+
+
+def tap_lines(log: str) -> list[str]:
+    """The tap's own lines about where the rows came from, out of Meltano's log."""
+    return [found.group(1) for found in map(TAP_LINE.search, log.splitlines()) if found]
 
 
 def edit_a_lead(zoho_port: int) -> str:
@@ -114,20 +131,28 @@ def show_table(when: str) -> None:
 
 
 def show_lead(lead_id: str) -> None:
+    columns = ("Last_Name", "Lead_Status", "Modified_Time")
     with connect() as conn:
         row = conn.execute(
             f'SELECT "Last_Name", "Lead_Status", "Modified_Time" FROM {SCHEMA}."Leads" '
             f"WHERE id = %s", (lead_id,)).fetchone()
-    print(f"   lead {lead_id} in PostgreSQL now: {row}")
+    if row is None:
+        print(f"   lead {lead_id} is not in PostgreSQL")
+        return
+    print(f"   lead {lead_id} in PostgreSQL now:")
+    for name, value in zip(columns, row, strict=True):
+        print(f"     {name:<14} {value}")
 
 
-def meltano(*args: str, env: dict[str, str] | None = None) -> None:
+def meltano(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run Meltano in the project and return its log (stderr); exit when it fails."""
     command = [str(BIN / "meltano"), *args]
     done = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-4000:])
         sys.exit(f"meltano {' '.join(args)} failed with exit code {done.returncode}")
+    return done.stderr
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
