@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure a PostgreSQL server answers on $PGHOST:$PGPORT (default 127.0.0.1:5432).
+# Make sure a PostgreSQL server answers on $PGHOST:$PGPORT (default 127.0.0.1:5432) and holds
+# the database the dev environment loads into (`zoho`, or the first argument).
 # Order: one already answering; a Debian cluster that is only stopped; a new cluster in
 # ./.pgdata; and, when no server binaries exist at all, Debian's postgresql package first.
 set -euo pipefail
@@ -8,6 +9,7 @@ host="${PGHOST:-127.0.0.1}"
 port="${PGPORT:-5432}"
 user="${PGUSER:-postgres}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+database="${1:-zoho}"
 
 answers() { pg_isready -q -h "$host" -p "$port" 2>/dev/null; }
 say() { echo "postgres: $*" >&2; }
@@ -54,8 +56,21 @@ start_private_cluster() {
   wait_ready
 }
 
-if answers; then exit 0; fi
-command -v pg_isready >/dev/null || install_server
-start_debian_cluster || start_private_cluster || { install_server; start_debian_cluster; } \
-  || { say "could not start a server on $host:$port"; exit 1; }
-say "ready on $host:$port"
+ensure_database() {
+  local psql found
+  psql="$(command -v psql || ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n1)"
+  [ -n "$psql" ] || { say "no psql to create the database $database with"; exit 1; }
+  local ask=("$psql" -h "$host" -p "$port" -U "$user" -d postgres -qAt -v ON_ERROR_STOP=1)
+  found="$("${ask[@]}" -v db="$database" <<< "SELECT 1 FROM pg_database WHERE datname = :'db'")"
+  [ -n "$found" ] && return 0
+  "${ask[@]}" -v db="$database" <<< 'CREATE DATABASE :"db"'
+  say "created the database $database"
+}
+
+if ! answers; then
+  command -v pg_isready >/dev/null || install_server
+  start_debian_cluster || start_private_cluster || { install_server; start_debian_cluster; } \
+    || { say "could not start a server on $host:$port"; exit 1; }
+  say "ready on $host:$port"
+fi
+ensure_database
