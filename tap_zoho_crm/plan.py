@@ -37,6 +37,7 @@ class Health:
     channel_live: bool
     receiver_covered: bool
     store_id: str | None
+    webhooks_configured: bool = True
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ class ModuleStream(Stream):
                 receiver_covered=bool(since)
                 and store.receiver_coverage(since=parse_instant(str(since))),
                 store_id=store.store_id,
+                webhooks_configured=bool(self.tap_settings.webhook_public_url),
             )
             yield from ModuleSync(self, store, health).records()
         except CreditsExhausted as exc:

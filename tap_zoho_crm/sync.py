@@ -154,8 +154,10 @@ class ModuleSync:
         """Continue an interrupted load from its next page, or redo its window.
 
         Its remaining pages were exported when it was interrupted; only events say what
-        changed since. If events may be missing since the load began, the window is
-        exported again instead.
+        changed since. If webhooks are configured and events may be missing since the load
+        began, the window is exported again instead. Without webhooks the load continues,
+        and the next sync's catch-up, which starts where this load started, brings what
+        changed meanwhile.
         """
         window = _window_from_state(resume.get("window") or {})
         run_started = parse_instant(resume.get("run_started_at") or format_instant(self.started))
@@ -165,7 +167,9 @@ class ModuleSync:
         fresh = issued and self.started - parse_instant(issued) < (
             PAGE_TOKEN_LIFETIME - PAGE_TOKEN_SAFETY
         )
-        gap = event_gap(resume.get(STORE_ID), self.health)
+        # Without webhooks there are no events to lose: every sync is a catch-up from the
+        # interrupted load's start, so its remaining pages are simply continued.
+        gap = self.health.webhooks_configured and event_gap(resume.get(STORE_ID), self.health)
         if token and gap:
             LOGGER.info(
                 "%s: events may be missing since the interrupted load began (%s); "

@@ -109,6 +109,32 @@ def test_meltano_run_killed_during_page_two_resumes_at_page_two(project_factory,
         emulator.stop()
 
 
+def test_without_webhooks_a_killed_load_resumes_and_the_next_sync_catches_up(
+    project_factory, tmp_path
+) -> None:
+    emulator = harness.Emulator(leads=300, page_size=100, job_seconds=2 * JOB_SECONDS)
+    try:
+        project = project_factory(emulator)
+        run = project.start_run()
+        wait_for_page_two_polls(emulator)
+        os.kill(session_processes(run.pid, "tap-zoho-crm")[0], signal.SIGKILL)
+        run.communicate(timeout=300)
+        changed = sorted(truth_ids(emulator), key=int)[:2]
+        for record_id in changed:  # in page 1, already delivered, no event to tell
+            emulator.admin("PATCH", f"modules/Leads/records/{record_id}", json={"City": "Bergen"})
+
+        project.run()
+
+        assert first_pages(emulator, 0) == [1, 2, 3]
+        project.run()  # a catch-up from where the interrupted load started
+
+        harness.assert_table_matches(project.schema, emulator)
+        rows = harness.table_rows(project.schema)
+        assert [rows[record_id]["City"] for record_id in changed] == ["Bergen", "Bergen"]
+    finally:
+        emulator.stop()
+
+
 def test_a_page_token_older_than_a_day_starts_the_window_again(
     start_emulator, tap_for, live_channel
 ) -> None:
