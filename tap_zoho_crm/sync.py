@@ -52,7 +52,7 @@ LOGGER = logging.getLogger("tap-zoho-crm.sync")
 
 PAGE_TOKEN_LIFETIME = dt.timedelta(hours=24)
 PAGE_TOKEN_SAFETY = dt.timedelta(minutes=30)
-# Zoho's own epoch for CRM data; a full load with no start date splits from here.
+# Where the middle of an open-started window is computed from when it must be split.
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 # Windows are not split below this; a shorter one that Zoho still refuses is an error.
 MIN_SPLIT = dt.timedelta(seconds=2)
@@ -266,7 +266,9 @@ class ModuleSync:
         LOGGER.warning(
             "%s: %s; splitting the window at %s", self.module, cause, format_instant(middle)
         )
-        for half in (BulkWindow(start, middle), BulkWindow(middle, window.end)):
+        # The lower half keeps the window's own start: an open start must stay open, or
+        # records modified before EARLIEST (migrated data) would fall out of the load.
+        for half in (BulkWindow(window.start, middle), BulkWindow(middle, window.end)):
             yield from self._window_pages(half, split_failures=split_failures)
 
     def _reader_parts(self) -> tuple[t.Any, list[str], t.Any]:

@@ -55,6 +55,19 @@ def test_a_twice_failed_job_splits_the_window_in_halves(start_emulator, tap_for)
     assert "splitting the window at" in run.stderr
 
 
+def test_a_split_open_window_keeps_records_modified_long_ago(start_emulator, tap_for) -> None:
+    emulator = start_emulator(300)
+    emulator.admin("POST", "modules/Leads/records", json={
+        "Last_Name": "Migrated", "Created_Time": "1995-01-02T00:00:00+00:00",
+        "Modified_Time": "1995-01-02T00:00:00+00:00"})
+    emulator.fault("bulk_job_failure", times=2)
+
+    run = tap_for(emulator).run()
+
+    assert_every_lead_once(run, emulator)
+    assert len(truth_ids(emulator)) == 301
+
+
 def test_a_job_that_keeps_failing_ends_in_an_error_naming_it(start_emulator, tap_for) -> None:
     emulator = start_emulator(300)
     emulator.fault("bulk_job_failure", times=-1)
