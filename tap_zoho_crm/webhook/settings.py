@@ -1,8 +1,9 @@
 """Settings of ``tap-zoho-crm-webhook``: where each comes from and what it must look like.
 
 Precedence: command-line flag, else environment variable ``TAP_ZOHO_CRM_<NAME>`` (what
-``meltano invoke tap-zoho-crm:webhook`` exports from the extractor's settings), else the
-``--config`` JSON file, else the default. Names match the tap's settings.
+Meltano exports from the ``tap-zoho-crm-webhook`` utility's settings, which share the
+extractor's namespace), else the ``--config`` JSON file, else the default. Names match the
+tap's settings.
 """
 
 from __future__ import annotations
