@@ -83,11 +83,13 @@ class ModuleSync:
         self.settings = stream.tap_settings
         self.started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         self.full = False
+        self.synced_before = False
 
     def records(self) -> Iterator[dict[str, t.Any]]:
         """Every record (and tombstone) of this sync, each id at most once."""
         state = self.stream.stream_state
         committed = committed_event_seq(state, self.health.store_id)
+        self.synced_before = self.stream.install_synced_before()
         self._housekeeping()
         load = self._start_load(state)
         self.full = bool(load and load.full)
@@ -280,12 +282,12 @@ class ModuleSync:
     def _pending_changes(self, committed: int, high: int, load: _Load | None) -> ChangeSet:
         """Ids that events (and, on a catch-up, the deleted list) have news of."""
         changes = ChangeSet()
-        deleted_since = self._deleted_since(load)
-        if deleted_since:
+        wanted, deleted_since = self._deleted_list_window(load)
+        if wanted:
             # Zoho lists deletions strictly after If-Modified-Since; the first second
             # belongs to the window, so ask from one second earlier.
-            client, since = self.stream.client, deleted_since - dt.timedelta(seconds=1)
-            for deleted in records.fetch_deleted(client, self.module, since):
+            since = deleted_since - dt.timedelta(seconds=1) if deleted_since else None
+            for deleted in records.fetch_deleted(self.stream.client, self.module, since):
                 changes.add_deleted(deleted.id, deleted.deleted_time)
         events = (e for e in self.store.read(committed, high) if e.module == self.module)
         read = changes.add_events(events)
@@ -308,21 +310,23 @@ class ModuleSync:
             )
         return changes
 
-    def _deleted_since(self, load: _Load | None) -> dt.datetime | None:
-        """Since when deletions may hide behind rows the target already holds, or None.
+    def _deleted_list_window(self, load: _Load | None) -> tuple[bool, dt.datetime | None]:
+        """Whether to read Zoho's deleted-records list, and since when (None: all of it).
 
-        A catch-up: since its window starts. A full load: only if an earlier attempt of it
-        already loaded rows, since that attempt began. A record deleted since is in no
-        export, and its callback may be lost.
+        Deletions matter where the target may hold rows that no export will mention again:
+        a catch-up, since its window starts; a full load that an earlier attempt began,
+        since that attempt began; a full load over a table an earlier sync of this install
+        wrote (Meltano's ``--full-refresh``, or cleared state), the whole list, as far back as
+        Zoho keeps it. A first full load reads none: the table is new.
         """
         if load is None:
-            return None
+            return False, None
         if not load.full:
-            return load.window.start
+            return True, load.window.start
         if load.run_started_at < self.started:
             margin = dt.timedelta(seconds=self.settings.catchup_margin_seconds)
-            return load.run_started_at - margin
-        return None
+            return True, load.run_started_at - margin
+        return self.synced_before, None
 
     def _write_load_started(self, state: dict[str, t.Any], load: _Load) -> None:
         """STATE before the first row: a load interrupted before its first page's STATE
