@@ -67,6 +67,8 @@ class TapZohoCRM(Tap):
     dynamic_catalog = True
     message_writer_class = BufferedMsgSpecWriter
     config_jsonschema = CONFIG_SCHEMA
+    #: Whether an earlier run reported a bookmark to the event store (set by the first stream).
+    synced_before: bool | None = None
 
     @functools.cached_property
     def settings(self) -> TapSettings:
