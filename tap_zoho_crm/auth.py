@@ -17,7 +17,7 @@ import typing as t
 
 import requests
 
-from tap_zoho_crm.errors import AuthError, ZohoError
+from tap_zoho_crm.errors import AuthError, ZohoError, attempts
 
 if t.TYPE_CHECKING:
     from tap_zoho_crm.datacenters import DataCenter
@@ -30,10 +30,12 @@ REFRESH_MARGIN_SECONDS = 300.0
 DEFAULT_EXPIRES_IN = 3600.0
 """Zoho access tokens live one hour; used when an answer omits ``expires_in``."""
 
-_SCOPES_HINT = (
+SCOPES_HINT = (
     "ZohoCRM.bulk.READ, ZohoCRM.modules.READ, ZohoCRM.settings.modules.READ, "
-    "ZohoCRM.settings.fields.READ"
+    "ZohoCRM.settings.fields.READ and, when webhook_public_url is set, "
+    "ZohoCRM.notifications.ALL"
 )
+"""Every scope the tap needs (README, "OAuth scopes"), for messages that ask to grant them."""
 
 
 class ZohoAuth:
@@ -58,6 +60,7 @@ class ZohoAuth:
         self._refresh_token = refresh_token
         self.data_center = data_center
         self.accounts_url = (accounts_url or data_center.accounts_url).rstrip("/")
+        self.accounts_url_set = bool(accounts_url)
         self._session = session or requests.Session()
         self._timeout = timeout_seconds
         self._max_retries = max_retries
@@ -144,7 +147,7 @@ class ZohoAuth:
             if attempt > self._max_retries:
                 msg = (
                     f"Could not get an access token from {self.token_url} after "
-                    f"{attempt} attempts: {retry_reason}."
+                    f"{attempts(attempt)}: {retry_reason}."
                 )
                 raise ZohoError(msg)
             wait = min(2.0**attempt, 60.0) * (0.5 + random.random() / 2)
@@ -188,25 +191,38 @@ class ZohoAuth:
     def _explain(self, error: str) -> str:
         """An operator-facing message for a token-endpoint error code."""
         server = self.accounts_url
-        dc = self.data_center.code
+        where = self._server_origin()
         if error == "invalid_client":
             return (
-                f"Zoho accounts server {server} rejected the OAuth client (invalid_client). "
-                f"Check data_center (now {dc!r}; a client is only known in the data centre "
-                "where the CRM org lives) and client_id / client_secret."
+                f"Zoho accounts server {server} ({where}) rejected the OAuth client "
+                "(invalid_client). A client is only known on the accounts server of the data "
+                f"centre where the CRM org lives: check {self._server_setting()} and "
+                "client_id / client_secret."
             )
         if error == "invalid_client_secret":
             return (
-                f"Zoho accounts server {server} rejected client_secret "
+                f"Zoho accounts server {server} ({where}) rejected client_secret "
                 "(invalid_client_secret). Check client_secret for this data centre."
             )
         if error == "invalid_code":
             return (
-                f"Zoho accounts server {server} rejected refresh_token (invalid_code): it is "
-                f"wrong, revoked, or from another client or data centre (now {dc!r}). "
-                f"Generate a new one with the scopes {_SCOPES_HINT}."
+                f"Zoho accounts server {server} ({where}) rejected refresh_token "
+                "(invalid_code): it is wrong, revoked, or from another client or data centre. "
+                f"Generate a new one with the scopes {SCOPES_HINT}."
             )
         return (
-            f"Zoho accounts server {server} refused the token request ({error}). Check "
-            f"data_center (now {dc!r}), client_id, client_secret and refresh_token."
+            f"Zoho accounts server {server} ({where}) refused the token request ({error}). "
+            f"Check {self._server_setting()}, client_id, client_secret and refresh_token."
         )
+
+    def _server_origin(self) -> str:
+        """Where the accounts server in use came from, for error messages."""
+        if self.accounts_url_set:
+            return "from accounts_url, which overrides data_center"
+        return f"of data_center {self.data_center.code!r}"
+
+    def _server_setting(self) -> str:
+        """The setting that chose the accounts server."""
+        if self.accounts_url_set:
+            return "accounts_url (it overrides data_center)"
+        return f"data_center (now {self.data_center.code!r})"

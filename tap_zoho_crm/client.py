@@ -3,8 +3,12 @@
 Invariants:
 
 - Every call carries the current access token and goes to the token's ``api_domain``.
-- HTTP 429, 5xx and connection failures are retried with exponential backoff and jitter,
-  at most ``max_retries`` times; any other error status raises ``ZohoAPIError`` at once.
+- HTTP 5xx and connection failures are retried with exponential backoff and jitter, at most
+  ``max_retries`` times; any other error status but 429 raises ``ZohoAPIError`` at once.
+- HTTP 429 is retried with the same backoff (each wait at most ``BACKOFF_CAP_SECONDS``) until
+  the waits add up to ``throttle_patience_seconds``, so a call outlasts Zoho's one-minute
+  download window and a busy org's concurrency limit; the final error says how long Zoho
+  refused and what to do.
 - A 401 ``INVALID_TOKEN`` refreshes the token once and repeats the call once.
 - ``calls`` counts every request sent (retries included) per endpoint template, e.g.
   ``GET /crm/bulk/v8/read/{id}``.
@@ -19,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import decimal
 import json
 import logging
@@ -29,8 +34,9 @@ import typing as t
 
 import requests
 
+from tap_zoho_crm.auth import SCOPES_HINT
 from tap_zoho_crm.credits import CreditsExhausted
-from tap_zoho_crm.errors import ConfigError, ZohoAPIError, ZohoError
+from tap_zoho_crm.errors import ConfigError, ZohoAPIError, ZohoError, attempts
 
 if t.TYPE_CHECKING:
     from tap_zoho_crm.auth import ZohoAuth
@@ -40,6 +46,8 @@ LOGGER = logging.getLogger("tap-zoho-crm.client")
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
+THROTTLE_PATIENCE_SECONDS = 300.0
+"""How long, in backoff waits, one call keeps retrying HTTP 429 before the run fails."""
 CREDITS_HEADER = "X-API-CREDITS-REMAINING"
 
 _TRANSPORT_ERRORS = (
@@ -99,6 +107,16 @@ def _find_error_object(body: t.Any) -> dict[str, t.Any] | None:
     return None
 
 
+@dataclasses.dataclass
+class _Tries:
+    """What one call has spent on retries: failures (5xx, connection) count against
+    ``max_retries``; 429 waits add up against ``throttle_patience_seconds``."""
+
+    failures: int = 0
+    throttled: int = 0
+    waited: float = 0.0
+
+
 class ZohoClient:
     """Sends CRM API calls for one run; safe to share between the run's streams."""
 
@@ -110,11 +128,15 @@ class ZohoClient:
         timeout_seconds: float = 30.0,
         max_retries: int = 5,
         sleep: t.Callable[[float], None] = time.sleep,
+        backoff_base_seconds: float = BACKOFF_BASE_SECONDS,
+        throttle_patience_seconds: float = THROTTLE_PATIENCE_SECONDS,
     ) -> None:
         self.auth = auth
         self.session = session or requests.Session()
         self.timeout_seconds = timeout_seconds
         self.max_retries = max_retries
+        self.backoff_base_seconds = backoff_base_seconds
+        self.throttle_patience_seconds = throttle_patience_seconds
         self._sleep = sleep
         self.calls: collections.Counter[str] = collections.Counter()
         self.credits_remaining: int | None = None
@@ -154,74 +176,116 @@ class ZohoClient:
     ) -> requests.Response:
         """Send one call with retries; return the response of a 1xx-3xx answer."""
         label = endpoint_label(method, path)
-        attempt = 0
+        tries = _Tries()
         token_refreshed = False
         while True:
             if self.ledger is not None:
                 self.ledger.check(label)
             auth_header = self.auth.authorization_header()
-            self.calls[label] += 1
             try:
-                response = self.session.request(
+                response = self._send(
+                    label,
                     method,
-                    self.url(path),
+                    path,
                     params=params,
-                    json=json_body,
+                    json_body=json_body,
                     headers={**auth_header, **(headers or {})},
-                    timeout=self.timeout_seconds,
                     stream=stream,
                 )
             except _TRANSPORT_ERRORS as exc:
-                failure: ZohoError = ZohoError(
-                    f"{label} failed: connection error ({type(exc).__name__}) after "
-                    f"{attempt + 1} attempts"
+                name = type(exc).__name__
+                failure = ZohoError(
+                    f"{label} failed: connection error ({name}) after "
+                    f"{attempts(tries.failures + 1)}"
                 )
-                reason = f"connection error ({type(exc).__name__})"
+                self._retry_failure(label, failure, f"connection error ({name})", tries)
+                continue
+            if response.status_code < 400:
+                if self.ledger is not None:
+                    self.ledger.spend(label)
+                return response
+            error = error_from_response(response, label)
+            response.close()
+            if error.code == "INVALID_TOKEN" and not token_refreshed:
+                # Zoho expired the token early: refresh once and repeat the call once.
+                token_refreshed = True
+                self.auth.token_rejected(auth_header)
+            elif error.status == 429:
+                self._wait_out_throttle(label, error, response, tries)
+            elif _retryable(error.status):
+                self._retry_failure(label, error, f"HTTP {error.status} {error.code}", tries)
             else:
-                self._note_credits(response)
-                if response.status_code < 400:
-                    if self.ledger is not None:
-                        self.ledger.spend(label)
-                    return response
-                error = error_from_response(response, label)
-                response.close()
-                if error.code == "INVALID_TOKEN" and not token_refreshed:
-                    # Zoho expired the token early: refresh once and repeat the call once.
-                    token_refreshed = True
-                    self.auth.token_rejected(auth_header)
-                    continue
-                if not _retryable(error.status):
-                    raise _with_hint(error)
-                if error.status == 429 and self._org_credits_spent(response):
-                    raise CreditsExhausted(
-                        f"{label}: Zoho answered 429 with {CREDITS_HEADER}: 0, so the org's "
-                        "API credits for the last 24 hours are spent; the next run can "
-                        "continue once Zoho's rolling window frees credits",
-                        spent=0,
-                        resume_at=None,
-                    )
-                failure, reason = error, f"HTTP {error.status} {error.code}"
-            attempt += 1
-            if attempt > self.max_retries:
-                raise _gave_up(failure, attempt)
-            self._back_off(label, reason, attempt)
+                raise _with_hint(error)
 
-    def _back_off(self, label: str, reason: str, attempt: int) -> None:
-        wait = min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
+    def _send(
+        self,
+        label: str,
+        method: str,
+        path: str,
+        *,
+        params: t.Mapping[str, t.Any] | None,
+        json_body: t.Mapping[str, t.Any] | None,
+        headers: t.Mapping[str, str],
+        stream: bool,
+    ) -> requests.Response:
+        """One HTTP attempt, counted in ``calls``; transport errors propagate."""
+        self.calls[label] += 1
+        response = self.session.request(
+            method,
+            self.url(path),
+            params=params,
+            json=json_body,
+            headers=headers,
+            timeout=self.timeout_seconds,
+            stream=stream,
+        )
+        self._note_credits(response)
+        return response
+
+    def _retry_failure(self, label: str, failure: ZohoError, reason: str, tries: _Tries) -> None:
+        """Back off after a 5xx or connection error, or raise once ``max_retries`` are used."""
+        tries.failures += 1
+        if tries.failures > self.max_retries:
+            raise _gave_up(failure, tries.failures)
+        self._back_off(label, reason, tries.failures, self.max_retries)
+
+    def _wait_out_throttle(
+        self, label: str, error: ZohoAPIError, response: requests.Response, tries: _Tries
+    ) -> None:
+        """Back off after a 429, or raise once the waits reach ``throttle_patience_seconds``.
+
+        A 429 saying the org has no credits left is not waited out: the day must pass.
+        """
+        if self._org_credits_spent(response):
+            raise _credits_spent(label)
+        if tries.waited >= self.throttle_patience_seconds:
+            raise _throttled(error, tries.waited, tries.throttled + 1)
+        tries.throttled += 1
+        tries.waited += self._back_off(label, f"HTTP 429 {error.code}", tries.throttled, None)
+
+    def _back_off(self, label: str, reason: str, attempt: int, limit: int | None) -> float:
+        """Sleep before retry number ``attempt`` (jittered, capped); return the wait."""
+        wait = min(self.backoff_base_seconds * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
         wait *= 0.5 + random.random() / 2
         credits = (
             "" if self.credits_remaining is None else f"; credits left {self.credits_remaining}"
         )
+        # A 429 has no retry limit, only a total wait (``throttle_patience_seconds``).
+        of = "" if limit is None else f"/{limit}"
+        total = self.throttle_patience_seconds
+        patience = f" (waiting up to {total:.0f} s in all)" if limit is None else ""
         LOGGER.warning(
-            "%s: %s; retry %d/%d in %.1f s%s",
+            "%s: %s; retry %d%s in %.1f s%s%s",
             label,
             reason,
             attempt,
-            self.max_retries,
+            of,
             wait,
+            patience,
             credits,
         )
         self._sleep(wait)
+        return wait
 
     @staticmethod
     def _org_credits_spent(response: requests.Response) -> bool:
@@ -256,13 +320,36 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _gave_up(failure: ZohoError, attempts: int) -> ZohoError:
+def _credits_spent(label: str) -> CreditsExhausted:
+    """The stop after a 429 whose credits header says the org's day is spent."""
+    return CreditsExhausted(
+        f"{label}: Zoho answered 429 with {CREDITS_HEADER}: 0, so the org's API credits for "
+        "the last 24 hours are spent; the next run can continue once Zoho's rolling window "
+        "frees credits",
+        spent=0,
+        resume_at=None,
+    )
+
+
+def _throttled(error: ZohoAPIError, waited: float, tries: int) -> ZohoAPIError:
+    """The error that ends a call Zoho kept refusing with 429; says what to do about it."""
+    return ZohoAPIError(
+        error.code,
+        f"Zoho refused calls for {waited:.0f} s ({attempts(tries)}): the org's concurrency "
+        "or daily credits may be exhausted; retry later or lower the schedule frequency",
+        error.details,
+        error.status,
+        endpoint=error.endpoint,
+    )
+
+
+def _gave_up(failure: ZohoError, tries: int) -> ZohoError:
     """The error that ends a call after its last retry; says how many attempts were made."""
     if not isinstance(failure, ZohoAPIError):
         return failure  # a connection error's message already counts the attempts
     return ZohoAPIError(
         failure.code,
-        f"{failure.message} (gave up after {attempts} attempts)",
+        f"{failure.message} (gave up after {attempts(tries)})",
         failure.details,
         failure.status,
         endpoint=failure.endpoint,
@@ -274,9 +361,12 @@ def _with_hint(error: ZohoAPIError) -> ZohoError:
     if error.code == "OAUTH_SCOPE_MISMATCH":
         return ConfigError(
             f"The refresh token lacks a scope needed for {error.endpoint} "
-            "(OAUTH_SCOPE_MISMATCH). Grant ZohoCRM.bulk.READ, ZohoCRM.modules.READ, "
-            "ZohoCRM.settings.modules.READ and ZohoCRM.settings.fields.READ and use the new "
-            "refresh token."
+            f"(OAUTH_SCOPE_MISMATCH). Grant {SCOPES_HINT} and use the new refresh token."
+        )
+    if error.code == "MODULE_NOT_SUPPORTED":
+        return ConfigError(
+            f"Zoho cannot export a module in setting 'modules' by Bulk Read ({error.code} on "
+            f"{error.endpoint}: {error.message}); remove it from modules."
         )
     if error.code == "INVALID_TOKEN":
         return ConfigError(

@@ -18,6 +18,10 @@ class ConfigError(ZohoError):
     """The tap's settings are wrong or incomplete; the operator must change them."""
 
 
+class StateError(ZohoError):
+    """The input STATE holds a bookmark the tap cannot read; the operator must fix or clear it."""
+
+
 class AuthError(ConfigError):
     """Zoho Accounts refused the credentials (or the data centre does not know them)."""
 
@@ -70,3 +74,8 @@ class CastError(DataError):
 
 class CorruptFileError(DataError):
     """A downloaded Bulk Read result is not a readable ZIP with one CSV inside."""
+
+
+def attempts(count: int) -> str:
+    """``1 attempt``, ``3 attempts``: for messages that count tries."""
+    return f"{count} attempt{'' if count == 1 else 's'}"

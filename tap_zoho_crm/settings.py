@@ -120,8 +120,9 @@ _HTTP = th.PropertiesList(
         th.IntegerType,
         default=5,
         title="Maximum retries",
-        description="Retries of a call after HTTP 429, 5xx or a connection error, with "
-        "exponential backoff and jitter. Default: 5.",
+        description="Retries of a call after HTTP 5xx or a connection error, with "
+        "exponential backoff and jitter. HTTP 429 (Zoho throttling) is retried apart from "
+        "this, for up to 5 minutes of waits. Default: 5.",
     ),
 )
 
@@ -261,7 +262,7 @@ class TapSettings:
             data_center=str(get("data_center", "us")),
             accounts_url=config.get("accounts_url") or None,
             modules=tuple(get("modules", ["Leads"])),
-            start_date=_parse_start_date(config.get("start_date")),
+            start_date=parse_start_date(config.get("start_date")),
             bulk_poll_initial_seconds=float(get("bulk_poll_initial_seconds", 2)),
             bulk_poll_max_seconds=float(get("bulk_poll_max_seconds", 60)),
             bulk_job_timeout_seconds=float(get("bulk_job_timeout_seconds", 3600)),
@@ -283,8 +284,8 @@ def _optional_int(value: t.Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def _parse_start_date(value: t.Any) -> datetime.datetime | None:
-    """Parse ``start_date``; a value without offset is taken as UTC."""
+def parse_start_date(value: t.Any) -> datetime.datetime | None:
+    """Parse ``start_date``; a value without offset is taken as UTC. Raises ValueError."""
     if not value:
         return None
     text = str(value).replace("Z", "+00:00")

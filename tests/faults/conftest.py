@@ -34,7 +34,7 @@ FAST_CONFIG: dict[str, Any] = {
     "bulk_poll_max_seconds": 0.3,
     "max_retries": 2,
 }
-RETRY_LINE = re.compile(r"retry (\d+)/(\d+) in ([\d.]+) s")
+RETRY_LINE = re.compile(r"retry (\d+)(/\d+)? in ([\d.]+) s")  # 429s have no retry limit
 
 
 @dataclasses.dataclass

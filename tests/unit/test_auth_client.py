@@ -90,20 +90,43 @@ def test_token_rejected_again_after_refresh_is_a_config_error(fake: FakeZoho) ->
         client.get_json("/crm/v8/settings/modules")
 
 
-def test_wrong_data_centre_message_names_server_and_what_to_check(fake: FakeZoho) -> None:
+def test_wrong_client_with_accounts_url_names_that_setting(fake: FakeZoho) -> None:
     auth = make_auth(fake, client_secret="wrong", data_center="eu")
     with pytest.raises(AuthError) as caught:
         auth.access_token()
     message = str(caught.value)
     assert fake.url in message
     assert "invalid_client" in message
-    assert "data_center (now 'eu'" in message
+    assert "from accounts_url, which overrides data_center" in message
+    assert "check accounts_url (it overrides data_center)" in message
+    assert "now 'eu'" not in message
     assert "wrong" not in message
 
 
-def test_revoked_refresh_token_mentions_scopes(fake: FakeZoho) -> None:
-    with pytest.raises(AuthError, match=r"refresh_token.*invalid_code.*ZohoCRM\.bulk\.READ"):
+def test_wrong_client_without_accounts_url_names_the_data_centre() -> None:
+    auth = ZohoAuth(
+        client_id="c",
+        client_secret="s",
+        refresh_token="r",
+        data_center=get_data_center("eu"),
+    )
+    message = auth._explain("invalid_client")  # no call: only loopback servers may be reached
+    assert "https://accounts.zoho.eu (of data_center 'eu')" in message
+    assert "check data_center (now 'eu')" in message
+    assert "accounts_url" not in message
+
+
+def test_revoked_refresh_token_lists_every_scope(fake: FakeZoho) -> None:
+    with pytest.raises(AuthError, match=r"refresh_token.*invalid_code") as caught:
         make_auth(fake, refresh_token="revoked").access_token()
+    for scope in (
+        "ZohoCRM.bulk.READ",
+        "ZohoCRM.modules.READ",
+        "ZohoCRM.settings.modules.READ",
+        "ZohoCRM.settings.fields.READ",
+        "ZohoCRM.notifications.ALL",
+    ):
+        assert scope in str(caught.value)
 
 
 def test_access_denied_is_retried_with_backoff(fake: FakeZoho) -> None:
@@ -162,8 +185,16 @@ def test_204_is_an_empty_answer(fake: FakeZoho) -> None:
 def test_scope_mismatch_is_a_config_error(fake: FakeZoho) -> None:
     body = {"code": "OAUTH_SCOPE_MISMATCH", "message": "scope", "status": "error"}
     fake.faults = [("/crm/v8/settings/fields", 401, body)]
-    with pytest.raises(ConfigError, match="scope"):
+    with pytest.raises(ConfigError, match=r"scope.*ZohoCRM\.notifications\.ALL"):
         make_client(fake).get_json("/crm/v8/settings/fields")
+
+
+def test_5xx_gave_up_message_counts_attempts_in_english(fake: FakeZoho) -> None:
+    body = {"code": "INTERNAL_ERROR", "message": "boom", "status": "error"}
+    fake.faults = [("/crm/v8/settings/modules", 500, body)]
+    client = ZohoClient(make_auth(fake), max_retries=0, sleep=lambda _: None)
+    with pytest.raises(ZohoAPIError, match=r"gave up after 1 attempt\)"):
+        client.get_json("/crm/v8/settings/modules")
 
 
 def test_endpoint_labels_fold_ids() -> None:
