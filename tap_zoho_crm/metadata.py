@@ -1,7 +1,10 @@
 """Module and field metadata from Zoho (``settings/modules``, ``settings/fields``).
 
 Only modules with ``api_supported`` true and ``generated_type`` ``default`` or ``custom``
-can be streams (NOTES 10); linking and subform modules are not offered yet.
+can be streams (NOTES 10); linking and subform modules are not offered yet. Zoho's module
+metadata has no key saying whether Bulk Read can export a module, so the modules known to be
+refused (``MODULE_NOT_SUPPORTED``, NOTES 5.9) are named in ``NOT_BULK_READABLE`` and refused at
+discovery, before a sync would fail on its first job.
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ if t.TYPE_CHECKING:
     from tap_zoho_crm.client import ZohoClient
 
 STREAMABLE_TYPES = frozenset({"default", "custom"})
+NOT_BULK_READABLE = frozenset(
+    {
+        "Notes",
+        "Attachments",
+        "Emails",
+        # Listed by settings/modules, yet refused by Bulk Read (NOTES 5.9, third-party finding).
+        "CTI_Entry",
+        "Email_Analytics",
+        "Email_Template_Analytics",
+        "Email_Sentiment",
+        "Functions__s",
+        "Locking_Information__s",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,9 +44,14 @@ class ModuleInfo:
     api_supported: bool
 
     @property
+    def bulk_readable(self) -> bool:
+        """False for modules Bulk Read refuses to export."""
+        return self.api_name not in NOT_BULK_READABLE
+
+    @property
     def streamable(self) -> bool:
         """True when the tap can copy this module."""
-        return self.api_supported and self.generated_type in STREAMABLE_TYPES
+        return self.api_supported and self.generated_type in STREAMABLE_TYPES and self.bulk_readable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +109,9 @@ def resolve_modules(client: ZohoClient, names: t.Sequence[str]) -> list[ModuleIn
         module = known.get(name)
         if module is None:
             raise ConfigError(_unknown_module_message(name, known))
+        if module.api_supported and not module.bulk_readable:
+            msg = f"module {name} cannot be exported by Bulk Read; remove it from modules."
+            raise ConfigError(msg)
         if not module.streamable:
             msg = (
                 f"Module {name!r} cannot be copied: api_supported={module.api_supported}, "

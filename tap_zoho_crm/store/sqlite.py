@@ -129,8 +129,15 @@ class SqliteEventStore(EventStore):
     # -- connection and transactions ----------------------------------------------------
 
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        """Open the file, creating it but never its directory: a missing directory is
+        more likely a typo in ``event_store_url`` than a place meant to be made."""
+        if not self.path.parent.is_dir():
+            msg = (
+                f"the directory {self.path.parent} of the SQLite event store does not exist; "
+                "create it first or fix event_store_url"
+            )
+            raise StoreError(msg)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 self.path,
                 timeout=busy_timeout_ms / 1000,
