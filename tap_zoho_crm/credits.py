@@ -17,8 +17,10 @@ Exit code: a sync stopped by the budget exits **0**. The stop is the operator's 
 working as set, the data delivered so far is consistent and bookmarked, and the next
 scheduled run continues by itself; a failure code would only make schedulers alert and
 retry at once, into the same budget. The WARNING line says how many credits were spent and
-from when the next run can continue. Discovery that meets the budget cannot produce a
-catalog, so it exits 1 with the same message.
+from when the next run can continue. This holds from the first call of a sync run: when the
+budget is already used up, the run stops during its discovery with the same WARNING, exit 0,
+no records and no STATE (Meltano keeps the STATE it has). Only ``--discover`` on its own
+exits 1 with the message, as it cannot produce a catalog.
 
 Invariant: ``CreditLedger.check`` is called before every CRM call is sent, so the tap's own
 recorded spending in any 24 hours never exceeds the budget.

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import io
+import json
+import logging
+import pathlib
 import sys
 import typing as t
 
@@ -19,16 +23,19 @@ from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.bulk import BulkReader, BulkSettings
 from tap_zoho_crm.channel import ChannelError, ChannelSettings, client_request, ensure_channel
 from tap_zoho_crm.client import ZohoClient
-from tap_zoho_crm.credits import CreditLedger
+from tap_zoho_crm.configcheck import check_config
+from tap_zoho_crm.credits import CreditLedger, CreditsExhausted
 from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.errors import ConfigError, ZohoError
 from tap_zoho_crm.schema import build_module_schema
 from tap_zoho_crm.settings import CONFIG_SCHEMA, TapSettings
+from tap_zoho_crm.statecheck import check_state_document
 from tap_zoho_crm.store import EventStore, StoreError, open_store
 from tap_zoho_crm.streams import ModuleStream
 from tap_zoho_crm.writer import BufferedMsgSpecWriter
 
-SECRETS = ("client_id", "client_secret", "refresh_token")
+SDK_SYNC_FAILED = "An unhandled error occurred while syncing '%s'"
+"""What singer-sdk's ``Stream.sync`` logs at ERROR before it re-raises any exception."""
 
 
 class ZohoCommand(SingerCommand):
@@ -45,6 +52,20 @@ class ZohoCommand(SingerCommand):
         except ZohoError as exc:
             self.logger.error("%s", exc)
             sys.exit(1)
+
+
+class _OwnErrorFilter(logging.Filter):
+    """Drops the SDK's "unhandled error" line while a ``ZohoError`` is on its way out.
+
+    ``ZohoCommand`` logs that error as the run's one line; any other exception is a bug and
+    keeps the SDK's line and its traceback.
+    """
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != SDK_SYNC_FAILED:
+            return True
+        return not isinstance(sys.exc_info()[1], ZohoError)
 
 
 class TapZohoCRM(Tap):
@@ -164,15 +185,21 @@ class TapZohoCRM(Tap):
         streams = []
         for module in modules:
             fields = metadata.fetch_fields(self.client, module.api_name)
-            streams.append(
-                ModuleStream(
-                    self,
-                    module_schema=build_module_schema(module.api_name, fields),
-                    name=module.api_name,
-                    bulk_reader=self.bulk_reader,
-                )
+            stream = ModuleStream(
+                self,
+                module_schema=build_module_schema(module.api_name, fields),
+                name=module.api_name,
+                bulk_reader=self.bulk_reader,
             )
+            stream.logger.addFilter(_OwnErrorFilter())
+            streams.append(stream)
         return streams
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Refuse a malformed bookmark before any stream reads it (``statecheck.py``)."""
+        check_state_document(state)
+        super().load_state(state)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -184,8 +211,53 @@ class TapZohoCRM(Tap):
             msg = f"Invalid settings: {problems}. See --about for every setting."
             raise ConfigError(msg) from None
         if raise_errors:
-            _check_settings(self.config)
+            check_config(self.config)
         return errors
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """Read ``--config`` files, reporting a missing or malformed one in one line."""
+        for path in value:
+            if path != "ENV":
+                _read_json_file(pathlib.Path(path), "--config")
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    @override
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        state: t.IO[str] | None = None,
+        catalog: t.IO[str] | None = None,
+    ) -> None:
+        """Sync, after checking ``--state`` and ``--catalog`` and before any call to Zoho.
+
+        A budget (``daily_credit_budget``) used up before or during the sync is a clean stop
+        with exit code 0, discovery included: the next scheduled run continues from the last
+        STATE. Only ``--discover`` alone fails on it, as it cannot produce a catalog.
+        """
+        state_text = _read_option(state, "--state")
+        if state_text is not None and not state_text.strip():
+            state_text = None  # an empty state file holds no bookmarks
+        if state_text is not None:
+            check_state_document(_parse_json(state_text, "--state", state))
+        catalog_text = _read_option(catalog, "--catalog")
+        if catalog_text is not None:
+            _parse_json(catalog_text, "--catalog", catalog)
+        try:
+            super().invoke(
+                about=about,
+                about_format=about_format,
+                config=config,
+                state=None if state_text is None else io.StringIO(state_text),
+                catalog=None if catalog_text is None else io.StringIO(catalog_text),
+            )
+        except CreditsExhausted as exc:
+            cls.logger.warning("%s. Stopping this run here; the next run continues.", exc)
 
     @classmethod
     @override
@@ -201,13 +273,46 @@ class TapZohoCRM(Tap):
         )
 
 
-def _check_settings(config: t.Mapping[str, t.Any]) -> None:
-    """Checks JSON Schema cannot express: secrets must not be blank, DC must be known."""
-    blank = [key for key in SECRETS if not str(config.get(key) or "").strip()]
-    if blank:
-        msg = f"Settings {', '.join(blank)} must not be empty: set them from Zoho's API console."
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _read_json_file(path: pathlib.Path, option: str) -> t.Any:
+    """Parse a JSON file named on the command line; a problem is a one-line ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{option} file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{option} file {path} cannot be read: {exc}.") from None
+    return _parse_json(text, option, path)
+
+
+def _read_option(handle: t.IO[str] | None, option: str) -> str | None:
+    if handle is None:
+        return None
+    try:
+        return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        name = getattr(handle, "name", "?")
+        raise ConfigError(f"{option} file {name} cannot be read: {exc}.") from None
+
+
+def _parse_json(text: str, option: str, source: t.Any) -> t.Any:
+    """A JSON object from ``text``; anything else is a ConfigError naming the file."""
+    name = source if isinstance(source, pathlib.Path) else getattr(source, "name", "?")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        where = ""
+        if isinstance(exc, json.JSONDecodeError):
+            where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        msg = f"{option} file {name} is not valid JSON{where}; it must hold one JSON object."
+        raise ConfigError(msg) from None
+    if not isinstance(value, dict):
+        kind = _JSON_KINDS.get(type(value), "value")
+        msg = f"{option} file {name} holds a JSON {kind}, not an object."
         raise ConfigError(msg)
-    get_data_center(str(config.get("data_center") or "us"))
+    return value
 
 
 if __name__ == "__main__":
