@@ -25,11 +25,11 @@ _ABOVE_ZERO = (
     "bulk_poll_max_seconds",
     "bulk_job_timeout_seconds",
     "channel_renew_before_hours",
-    "event_retention_hours",
     "reconcile_interval_hours",
     "daily_credit_budget",
 )
-_ZERO_OR_MORE = ("max_retries", "catchup_margin_seconds")
+# A retention of 0 prunes events as soon as every stream's bookmark has passed them.
+_ZERO_OR_MORE = ("max_retries", "catchup_margin_seconds", "event_retention_hours")
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 

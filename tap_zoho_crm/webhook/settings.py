@@ -78,7 +78,9 @@ def _convert(setting: Setting, value: t.Any, source: str) -> t.Any:
         if setting.kind == "list":
             return _as_list(value)
     except (TypeError, ValueError) as exc:
-        msg = f"{where} must be a {setting.kind}, got {_shown(setting, value)}"
+        kinds = {"int": "whole number", "float": "number", "list": "list"}
+        msg = f"{where} must be a {kinds.get(setting.kind, setting.kind)}, got "
+        msg += _shown(setting, value)
         raise SettingsError(msg) from exc
     if not isinstance(value, str):
         raise SettingsError(f"{where} must be a string, got {_shown(setting, value)}")

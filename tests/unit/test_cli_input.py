@@ -57,7 +57,7 @@ SETTINGS: dict[str, tuple[dict[str, t.Any], str]] = {
     "poll_zero": ({"bulk_poll_initial_seconds": 0}, r"bulk_poll_initial_seconds must be greater"),
     "job_timeout": ({"bulk_job_timeout_seconds": -1}, r"bulk_job_timeout_seconds must be greater"),
     "reconcile": ({"reconcile_interval_hours": 0}, r"reconcile_interval_hours must be greater"),
-    "retention": ({"event_retention_hours": 0}, r"event_retention_hours must be greater"),
+    "retention": ({"event_retention_hours": -1}, r"event_retention_hours must be"),
     "margin": ({"catchup_margin_seconds": -1}, r"catchup_margin_seconds must be 0 or more"),
     "budget": ({"daily_credit_budget": 0}, r"daily_credit_budget must be greater than 0"),
     "accounts_url": ({"accounts_url": "not a url"}, r"accounts_url 'not a url' must be an abso"),
