@@ -36,7 +36,7 @@ lint: venv
 	$(BIN)/ruff check tap_zoho_crm tests bench scripts
 	$(BIN)/mypy tap_zoho_crm
 
-## docs: regenerate the README's settings table and the Meltano plugin definition from --about
+## docs: regenerate the README settings table and the Meltano plugin definitions (extractor, utility)
 docs: venv
 	$(BIN)/python scripts/readme_settings.py
 	$(BIN)/python scripts/plugin_definition.py
