@@ -82,7 +82,8 @@ def test_state_between_pages_keeps_next_job_and_token(
     states = [i for i, kind in enumerate(kinds) if kind == "STATE"]
     began = messages[states[0]]["value"]["bookmarks"]["Leads"]["bulk"]
     assert states[0] == 1  # before any row: the load began, no page yet
-    assert began["full"] and "page_token" not in began
+    assert began["full"]
+    assert "page_token" not in began
     first_state = messages[states[1]]["value"]["bookmarks"]["Leads"]["bulk"]
     assert states[1] == 12
     assert first_state["page_token"] == "token-1"
