@@ -17,6 +17,8 @@ stands in for the passing day by letting the channel lapse before the checking s
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import shutil
 import threading
 import time
@@ -155,6 +157,8 @@ class World:
             self.model.live.add(str(record["id"]))
         self.fields = self.view.fields(MODULE)
         self.log: list[str] = []
+        self.lapsed = False
+        self.began = time.monotonic()
 
     def _pipeline(self, parts: Parts) -> Pipeline:
         assert self.receiver is not None
@@ -250,7 +254,15 @@ class World:
     def lapse_channel(self) -> None:
         """Move the emulator clock past the channel's expiry, so it lapses."""
         self.view.admin("POST", "clock", json={"advance_seconds": LAPSE_SECONDS})
+        self.lapsed = True
         self.note("channel lapsed (clock +25 h)")
+
+    def restore_callback_would_land(self) -> bool:
+        """True while a change's callback reaches the store: receiver up, no drop queued,
+        and the channel never lapsed (the tap asks for an expiry on its own clock, which
+        the moved emulator clock then sees as past, so the channel is not renewed)."""
+        queued = {fault["fault"] for fault in self.pending_faults()}
+        return self.receiver is not None and not self.lapsed and "drop_callbacks" not in queued
 
     def settle_callbacks(self) -> None:
         """Wait until every callback of the changes so far was posted, dropped or failed."""
@@ -377,6 +389,21 @@ class World:
         assert any(got == want for want in expected), (
             f"deleted {record_id} holds no version the record ever had: {got}"
         )
+
+    def report_progress(self, outcome: str) -> None:
+        """Append one JSON line per example to ``$NO_LOSS_PROGRESS``, if set (soak runs)."""
+        path = os.environ.get("NO_LOSS_PROGRESS")
+        if not path:
+            return
+        line = {
+            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "outcome": outcome,
+            "seconds": round(time.monotonic() - self.began, 2),
+            "syncs": self.pipeline.runs,
+            "steps": len(self.log),
+        }
+        with open(path, "a", encoding="utf-8") as progress:
+            progress.write(json.dumps(line) + "\n")
 
     def describe(self) -> str:
         """The steps so far, for a failure message."""
