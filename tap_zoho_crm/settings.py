@@ -193,7 +193,7 @@ _CATCHUP = th.PropertiesList(
         th.IntegerType,
         default=300,
         title="Catch-up safety margin (seconds)",
-        description="A catch-up re-reads from this long before the previous sync started, "
+        description="A catch-up re-reads from this long before the previous catch-up started, "
         "boundary second included. Default: 300.",
     ),
     th.Property(
