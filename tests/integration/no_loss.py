@@ -275,6 +275,10 @@ class World:
             last = counts
             time.sleep(CALLBACK_QUIET_SECONDS)
 
+    def storm_pending(self) -> bool:
+        """True while queued 429s remain."""
+        return any(fault["fault"] == "http_429" for fault in self.pending_faults())
+
     def pending_faults(self) -> list[Any]:
         """Faults still queued in the emulator."""
         return list(self.view.stats()["faults"])

@@ -150,6 +150,8 @@ class NoLossMachine(RuleBasedStateMachine):
     def lapse_channel(self) -> None:
         self.w.lapse_channel()
 
+    # One storm at a time: stacked storms only add backoff waits of minutes.
+    @precondition(lambda self: self.world is not None and not self.world.storm_pending())
     @rule(times=st.integers(1, 3), path=STORM_PATHS)
     def storm_429(self, times: int, path: str) -> None:
         self.w.fault("http_429", times, path)
