@@ -110,6 +110,19 @@ class ChangeSet:
         if pending.deleted_at is None or moment > pending.deleted_at:
             pending.deleted_at = moment
 
+    def add_checks(self, record_ids: Iterable[str]) -> int:
+        """Make ids pending that nothing says changed, so they are fetched and their newest
+        version (if Zoho still has them) is emitted. Ids already pending keep what is known.
+
+        Returns how many ids became pending.
+        """
+        added = 0
+        for record_id in record_ids:
+            if record_id not in self._pending:
+                self._pending[record_id] = _Pending()
+                added += 1
+        return added
+
     def ids_to_fetch(self) -> list[str]:
         """Ids whose newest version must be read with Get Records."""
         return [key for key, pending in self._pending.items() if pending.deleted_at is None]

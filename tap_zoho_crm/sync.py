@@ -28,7 +28,7 @@ import typing as t
 
 from tap_zoho_crm import records
 from tap_zoho_crm.bulk import BulkPage, BulkWindow
-from tap_zoho_crm.changes import ChangeSet, format_instant, parse_instant
+from tap_zoho_crm.changes import DELETED_AT, ChangeSet, Outcome, format_instant, parse_instant
 from tap_zoho_crm.errors import BulkJobError, ZohoAPIError, ZohoError
 from tap_zoho_crm.plan import (
     BULK,
@@ -109,6 +109,7 @@ class ModuleSync:
         if outcome.tombstones:
             self.stream.write_tombstone_schema()
             yield from outcome.tombstones
+        self._note_deletions(outcome)
         LOGGER.info(
             "%s: %d bulk rows, %d changed and %d deleted records from events up to seq %d",
             self.module,
@@ -174,8 +175,7 @@ class ModuleSync:
         gap = self.health.webhooks_configured and event_gap(resume.get(STORE_ID), self.health)
         if token and gap:
             LOGGER.info(
-                "%s: events may be missing since the interrupted load began (%s); "
-                "loading %s again",
+                "%s: events may be missing since the interrupted load began (%s); loading %s again",
                 self.module,
                 gap,
                 window.describe(),
@@ -289,6 +289,8 @@ class ModuleSync:
             since = deleted_since - dt.timedelta(seconds=1) if deleted_since else None
             for deleted in records.fetch_deleted(self.stream.client, self.module, since):
                 changes.add_deleted(deleted.id, deleted.deleted_time)
+        if load and not load.full:
+            self._check_restores(changes)
         events = (e for e in self.store.read(committed, high) if e.module == self.module)
         read = changes.add_events(events)
         to_fetch = changes.ids_to_fetch()
@@ -344,6 +346,31 @@ class ModuleSync:
             STORE_ID: self.health.store_id,
         }
         self.stream.flush_state()
+
+    def _check_restores(self, changes: ChangeSet) -> None:
+        """On a catch-up, look again at every id this install marked deleted.
+
+        A restore from Zoho's recycle bin leaves the record's ``Modified_Time`` as it was and
+        takes it off the deleted list, so when its callback is lost no export or list says
+        it is back; fetching the ids marked deleted within the recycle bin's 60 days does.
+        """
+        remembered = self.store.deleted_ids(self.module)
+        checked = changes.add_checks(remembered)
+        if checked:
+            LOGGER.info("%s: checking %d deleted records for restores", self.module, checked)
+
+    def _note_deletions(self, outcome: Outcome) -> None:
+        """Remember what this sync marked deleted; forget what it found live again."""
+        deleted = [
+            (rec["id"], parse_instant(rec[DELETED_AT]))
+            for rec in (*outcome.upserts, *outcome.tombstones)
+            if rec[DELETED_AT] is not None
+        ]
+        live = [rec["id"] for rec in outcome.upserts if rec[DELETED_AT] is None]
+        if deleted:
+            self.store.remember_deleted(self.module, deleted)
+        if live:
+            self.store.forget_deleted(self.module, live)
 
     def _bulk_rows(
         self,

@@ -39,6 +39,8 @@ DEFAULT_COVERAGE_TOLERANCE = dt.timedelta(seconds=30)
 
 # The ledger only needs the last 24 hours; a day more helps an operator read it.
 CREDIT_LEDGER_KEEP = dt.timedelta(hours=48)
+# Zoho empties its recycle bin after 60 days; a record deleted longer ago cannot come back.
+RESTORABLE_FOR = dt.timedelta(days=60)
 
 META_STORE_ID = "store_id"
 META_SCHEMA_VERSION = "schema_version"
@@ -305,6 +307,21 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def credits_spent(self, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
         """Return ``(spent_at, credits)`` of every call at or after ``since``, oldest first."""
+
+    # -- deleted ids, to notice restores whose callback was lost -------------------------
+
+    @abc.abstractmethod
+    def remember_deleted(self, module: str, deleted: Sequence[tuple[str, dt.datetime]]) -> None:
+        """Note ids the tap marked deleted, with when; forget ones deleted ``RESTORABLE_FOR``
+        ago. Kept across ``reset``: they describe the target's rows, not the events."""
+
+    @abc.abstractmethod
+    def deleted_ids(self, module: str) -> list[str]:
+        """Ids of ``module`` marked deleted within ``RESTORABLE_FOR``, still restorable."""
+
+    @abc.abstractmethod
+    def forget_deleted(self, module: str, record_ids: Sequence[str]) -> None:
+        """Forget ids that are live again."""
 
     # -- lifecycle ------------------------------------------------------------------------
 

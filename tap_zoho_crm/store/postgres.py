@@ -21,6 +21,7 @@ from tap_zoho_crm.store.base import (
     META_COMMITTED_SEQ,
     META_SCHEMA_VERSION,
     META_STORE_ID,
+    RESTORABLE_FOR,
     SCHEMA_VERSION,
     Appended,
     ChannelRecord,
@@ -76,6 +77,11 @@ _SCHEMA = (
         credits INTEGER NOT NULL,
         endpoint TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS zoho_credit_spend_at ON zoho_credit_spend (spent_at)",
+    """CREATE TABLE IF NOT EXISTS zoho_deleted_ids (
+        module TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        deleted_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (module, record_id))""",
 )
 
 _DROP = tuple(
@@ -362,6 +368,36 @@ class PostgresEventStore(EventStore):
             (as_utc(since),),
         )
         return [(as_utc(row[0]), int(row[1])) for row in rows]
+
+    # -- deleted ids ----------------------------------------------------------------------
+
+    def remember_deleted(self, module: str, deleted: Sequence[tuple[str, dt.datetime]]) -> None:
+        with self._write() as cur:
+            cur.executemany(
+                "INSERT INTO zoho_deleted_ids (module, record_id, deleted_at)"
+                " VALUES (%s, %s, %s) ON CONFLICT (module, record_id)"
+                " DO UPDATE SET deleted_at = EXCLUDED.deleted_at",
+                [(module, record_id, as_utc(moment)) for record_id, moment in deleted],
+            )
+            cur.execute(
+                "DELETE FROM zoho_deleted_ids WHERE deleted_at < %s",
+                (utc_now() - RESTORABLE_FOR,),
+            )
+
+    def deleted_ids(self, module: str) -> list[str]:
+        rows = self._query(
+            "SELECT record_id FROM zoho_deleted_ids WHERE module = %s AND deleted_at >= %s"
+            " ORDER BY record_id",
+            (module, utc_now() - RESTORABLE_FOR),
+        )
+        return [str(row[0]) for row in rows]
+
+    def forget_deleted(self, module: str, record_ids: Sequence[str]) -> None:
+        with self._write() as cur:
+            cur.executemany(
+                "DELETE FROM zoho_deleted_ids WHERE module = %s AND record_id = %s",
+                [(module, record_id) for record_id in record_ids],
+            )
 
     def close(self) -> None:
         with self._lock:

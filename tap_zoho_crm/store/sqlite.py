@@ -22,6 +22,7 @@ from tap_zoho_crm.store.base import (
     META_COMMITTED_SEQ,
     META_SCHEMA_VERSION,
     META_STORE_ID,
+    RESTORABLE_FOR,
     SCHEMA_VERSION,
     Appended,
     ChannelRecord,
@@ -78,6 +79,12 @@ CREATE TABLE IF NOT EXISTS zoho_credit_spend (
     endpoint TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS zoho_credit_spend_at ON zoho_credit_spend (spent_at);
+CREATE TABLE IF NOT EXISTS zoho_deleted_ids (
+    module TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    deleted_at TEXT NOT NULL,
+    PRIMARY KEY (module, record_id)
+);
 """
 
 _DROP = """
@@ -362,6 +369,35 @@ class SqliteEventStore(EventStore):
             (_ts(since),),
         )
         return [(_parse_ts(row[0]), int(row[1])) for row in rows]
+
+    # -- deleted ids ----------------------------------------------------------------------
+
+    def remember_deleted(self, module: str, deleted: Sequence[tuple[str, dt.datetime]]) -> None:
+        with self._write() as cur:
+            cur.executemany(
+                "INSERT INTO zoho_deleted_ids (module, record_id, deleted_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (module, record_id) DO UPDATE SET deleted_at = excluded.deleted_at",
+                [(module, record_id, _ts(moment)) for record_id, moment in deleted],
+            )
+            cur.execute(
+                "DELETE FROM zoho_deleted_ids WHERE deleted_at < ?",
+                (_ts(utc_now() - RESTORABLE_FOR),),
+            )
+
+    def deleted_ids(self, module: str) -> list[str]:
+        rows = self._query(
+            "SELECT record_id FROM zoho_deleted_ids WHERE module = ? AND deleted_at >= ?"
+            " ORDER BY record_id",
+            (module, _ts(utc_now() - RESTORABLE_FOR)),
+        )
+        return [str(row[0]) for row in rows]
+
+    def forget_deleted(self, module: str, record_ids: Sequence[str]) -> None:
+        with self._write() as cur:
+            cur.executemany(
+                "DELETE FROM zoho_deleted_ids WHERE module = ? AND record_id = ?",
+                [(module, record_id) for record_id in record_ids],
+            )
 
     def close(self) -> None:
         with self._lock:

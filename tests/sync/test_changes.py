@@ -132,3 +132,16 @@ def test_each_id_settles_once_and_the_set_empties() -> None:
 
     assert len(changes.settle().upserts) == 1
     assert len(changes) == 0
+
+
+def test_checked_ids_are_fetched_and_come_back_live_only_if_found() -> None:
+    changes = ChangeSet()
+    changes.add_events([Ev(1, "a", "delete", ms(T2))])
+
+    assert changes.add_checks(["a", "b", "c"]) == 2  # "a" keeps its known deletion
+    assert sorted(changes.ids_to_fetch()) == ["b", "c"]
+    changes.offer(row("b", T0, "restored"))
+
+    outcome = changes.settle()
+    assert outcome.upserts == [{**row("b", T0, "restored"), "_sdc_deleted_at": None}]
+    assert outcome.tombstones == [{"id": "a", "_sdc_deleted_at": T2}]

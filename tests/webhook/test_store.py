@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -256,3 +257,40 @@ def test_password_never_appears_in_a_connection_error() -> None:
         open_store("postgresql://user:s3cret@127.0.0.1:1/db", timeout_seconds=2)
     assert "s3cret" not in str(caught.value)
     assert "***" in str(caught.value)
+
+
+def module_names() -> tuple[str, str]:
+    """Module names no other test uses: the ids outlive a reset, and the PostgreSQL store
+    is shared by the session."""
+    suffix = uuid.uuid4().hex[:8]
+    return f"Leads{suffix}", f"Contacts{suffix}"
+
+
+def test_deleted_ids_are_remembered_per_module_until_restored(store: EventStore) -> None:
+    leads, contacts = module_names()
+    now = dt.datetime.now(dt.timezone.utc)
+    store.remember_deleted(leads, [("11", now), ("12", now - dt.timedelta(days=1))])
+    store.remember_deleted(contacts, [("21", now)])
+    store.remember_deleted(leads, [("11", now)])  # again: still one row
+
+    assert store.deleted_ids(leads) == ["11", "12"]
+    store.forget_deleted(leads, ["11"])
+    assert store.deleted_ids(leads) == ["12"]
+    assert store.deleted_ids(contacts) == ["21"]
+
+
+def test_deleted_ids_past_the_recycle_bin_are_dropped(store: EventStore) -> None:
+    leads, _ = module_names()
+    now = dt.datetime.now(dt.timezone.utc)
+    store.remember_deleted(leads, [("31", now - dt.timedelta(days=61)), ("32", now)])
+
+    assert store.deleted_ids(leads) == ["32"]
+
+
+def test_deleted_ids_survive_a_reset(store: EventStore) -> None:
+    leads, _ = module_names()
+    store.remember_deleted(leads, [("41", dt.datetime.now(dt.timezone.utc))])
+
+    store.reset()
+
+    assert store.deleted_ids(leads) == ["41"]
