@@ -68,6 +68,7 @@ class Notifier:
         self.channels: dict[str, Channel] = {}
         self._batches: dict[tuple[str, str, str], _Batch] = {}
         self._ready: list[_Batch] = []
+        self._in_flight = 0  # batches handed to a sender and not yet delivered
         self._wake = threading.Condition()
         self._stop = False
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="zoho-callback")
@@ -116,6 +117,7 @@ class Notifier:
                 if not ready:
                     self._wake.wait(timeout=0.02)
                     continue
+                self._in_flight += len(ready)
             for batch in ready:
                 self._pool.submit(self._deliver, batch)
 
@@ -125,18 +127,27 @@ class Notifier:
         for key in [k for k, b in self._batches.items() if now - b.opened >= window]:
             self._ready.append(self._batches.pop(key))
 
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every open batch has been handed to a sender (tests, shutdown)."""
+    def flush(self, timeout: float = 5.0, *, delivered: bool = False) -> None:
+        """Wait until every open batch has been handed to a sender (tests, shutdown), and
+        with ``delivered`` until each was also posted, dropped or failed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._wake:
-                if not self._batches and not self._ready:
+                idle = not self._batches and not self._ready
+                if idle and not (delivered and self._in_flight):
                     return
             time.sleep(0.01)
 
     # -- delivery ---------------------------------------------------------------------
 
     def _deliver(self, batch: _Batch) -> None:
+        try:
+            self._deliver_once(batch)
+        finally:
+            with self._wake:
+                self._in_flight -= 1
+
+    def _deliver_once(self, batch: _Batch) -> None:
         body = self._body(batch)
         faults = self.state.faults
         if faults.take("drop_callbacks"):

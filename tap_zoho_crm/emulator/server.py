@@ -251,9 +251,10 @@ class Emulator:
         """The accounts server's token endpoint."""
         return f"{self.base_url}/oauth/v2/token"
 
-    def flush_callbacks(self, timeout: float = 5.0) -> None:
-        """Hand every open callback batch to a sender now-ish (waits for the batch window)."""
-        self.app.notifier.flush(timeout)
+    def flush_callbacks(self, timeout: float = 5.0, *, delivered: bool = False) -> None:
+        """Hand every open callback batch to a sender now-ish (waits for the batch window);
+        with ``delivered``, also wait until each was posted, dropped or failed."""
+        self.app.notifier.flush(timeout, delivered=delivered)
 
 
 __all__ = ["Config", "Emulator"]
