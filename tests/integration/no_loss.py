@@ -46,7 +46,7 @@ from tests.integration.pipeline import (
 MODULE = "Leads"
 # The org's channel lives 24 h (channel_expiry_hours); moving the clock past it lapses it.
 LAPSE_SECONDS = 25 * 3600
-CALLBACK_QUIET_SECONDS = 0.15
+CALLBACK_TIMEOUT_SECONDS = 15.0
 # Settings a test may change for speed; everything else is what meltano.yml resolves to.
 FAST_TAP_SETTINGS = {
     "bulk_poll_initial_seconds": 0.05,
@@ -159,6 +159,8 @@ class World:
         self.log: list[str] = []
         self.lapsed = False
         self.began = time.monotonic()
+        # A check that failed in a step (teardown still runs and reports the example).
+        self.step_error: str | None = None
 
     def _pipeline(self, parts: Parts) -> Pipeline:
         assert self.receiver is not None
@@ -265,15 +267,9 @@ class World:
         return self.receiver is not None and not self.lapsed and "drop_callbacks" not in queued
 
     def settle_callbacks(self) -> None:
-        """Wait until every callback of the changes so far was posted, dropped or failed."""
-        self.emulator.flush_callbacks()
-        last = None
-        while True:
-            counts = self.view.stats()["callbacks"]
-            if counts == last:
-                return
-            last = counts
-            time.sleep(CALLBACK_QUIET_SECONDS)
+        """Wait until every callback of the changes so far was posted, dropped or failed
+        (the receiver answers only once the events are committed)."""
+        self.emulator.flush_callbacks(timeout=CALLBACK_TIMEOUT_SECONDS, delivered=True)
 
     def storm_pending(self) -> bool:
         """True while queued 429s remain."""
@@ -394,18 +390,22 @@ class World:
             f"deleted {record_id} holds no version the record ever had: {got}"
         )
 
-    def report_progress(self, outcome: str) -> None:
-        """Append one JSON line per example to ``$NO_LOSS_PROGRESS``, if set (soak runs)."""
+    def report_progress(self, outcome: str, error: str | None = None) -> None:
+        """Append one JSON line per example to ``$NO_LOSS_PROGRESS``, if set (soak runs);
+        a failed example also records its steps and the error."""
         path = os.environ.get("NO_LOSS_PROGRESS")
         if not path:
             return
-        line = {
+        line: dict[str, Any] = {
             "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "outcome": outcome,
             "seconds": round(time.monotonic() - self.began, 2),
             "syncs": self.pipeline.runs,
             "steps": len(self.log),
         }
+        if error is not None:
+            line["error"] = error[:4000]
+            line["log"] = self.log
         with open(path, "a", encoding="utf-8") as progress:
             progress.write(json.dumps(line) + "\n")
 

@@ -169,9 +169,14 @@ class NoLossMachine(RuleBasedStateMachine):
             world.settle_callbacks()
         checkable = settle and world.clean()
         result = world.sync()
-        if checkable:
+        if not checkable:
+            return
+        try:
             assert result.ok, f"a sync without faults failed: {result.describe()}"
             world.check()
+        except AssertionError as exc:
+            world.step_error = f"after sync #{world.pipeline.runs}: {exc}"
+            raise
 
     @rule(after=st.integers(1, 400))
     def sync_killed(self, after: int) -> None:
@@ -192,16 +197,17 @@ class NoLossMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if self.world is None:
             return
-        outcome = "failed"
+        error: str | None = "interrupted"
         try:
             self.world.settle_and_check()
-            outcome = "passed"
-        except BaseException:
+            error = self.world.step_error
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
             note(self.world.describe())
             raise
         finally:
             self.world.close()
-            self.world.report_progress(outcome)
+            self.world.report_progress("failed" if error else "passed", error)
 
 
 def _pick(ids: set[str], pick: int) -> str:
