@@ -10,6 +10,10 @@ once more at the end of every example, the table must equal the emulator's truth
 
 ``HYPOTHESIS_PROFILE=soak`` (``make soak``) runs the profile registered in
 ``tests/conftest.py``; the default runs a handful of examples so ``make test`` stays quick.
+With ``NO_LOSS_PROGRESS=<file>`` every example appends one JSON line (outcome, seconds,
+syncs; a failed one also its steps and error), so a long soak can be followed while it runs.
+A failure is shrunk, printed with its steps, and replayed first by the next run (Hypothesis'
+example database); keep it as a plain test in ``test_no_loss_examples.py``.
 """
 
 from __future__ import annotations
