@@ -4,7 +4,8 @@
 its transaction commits, so two writers could commit 6 before 5 and a reader at
 ``high_water() == 6`` would later find 5 behind its bookmark. Every write therefore takes one
 transaction-scoped advisory lock first: writers run one at a time and seq order is commit
-order. Callback batches are small, so the lock is held for a few milliseconds.
+order. Callback batches are small, so the lock is held for a few milliseconds. The statements
+shared with SQLite (in ``_sql``) write through ``_write`` as well, so they take the same lock.
 """
 
 from __future__ import annotations
@@ -14,20 +15,11 @@ import datetime as dt
 import re
 import threading
 import typing as t
-import uuid
 
+from tap_zoho_crm.store._sql import SqlEventStore
 from tap_zoho_crm.store.base import (
     CREDIT_LEDGER_KEEP,
-    META_COMMITTED_SEQ,
-    META_SCHEMA_VERSION,
-    META_STORE_ID,
-    RESTORABLE_FOR,
-    SCHEMA_VERSION,
     Appended,
-    ChannelRecord,
-    Event,
-    EventStore,
-    HeartbeatRow,
     NewEvent,
     StoreError,
     as_utc,
@@ -89,9 +81,6 @@ _DROP = tuple(
     for name in ("zoho_events", "zoho_channels", "zoho_receivers", "zoho_store_meta")
 )
 
-_CHANNEL_COLUMNS = "channel_id, modules, events, token, url_key, notify_url, expiry, updated_at"
-_EVENT_COLUMNS = "seq, module, record_id, operation, server_time_ms, channel_id, received_at"
-
 _INSERT_EVENTS = """
 INSERT INTO zoho_events (module, record_id, operation, server_time_ms, channel_id, received_at)
 SELECT u.m, u.r, u.o, u.s, u.c, %s
@@ -113,25 +102,10 @@ def _libpq_url(url: str) -> str:
     return re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql://", url)
 
 
-def _event(row: tuple[t.Any, ...]) -> Event:
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], as_utc(row[6]))
-
-
-def _channel(row: tuple[t.Any, ...]) -> ChannelRecord:
-    return ChannelRecord(
-        channel_id=row[0],
-        modules=tuple(row[1]),
-        events=tuple(row[2]),
-        token=row[3],
-        url_key=row[4],
-        notify_url=row[5],
-        expiry=as_utc(row[6]) if row[6] else None,
-        updated_at=as_utc(row[7]),
-    )
-
-
-class PostgresEventStore(EventStore):
+class PostgresEventStore(SqlEventStore):
     """Event store in a PostgreSQL database; see the module docstring for its guarantees."""
+
+    _PARAM = "%s"
 
     def __init__(self, url: str, *, connect_timeout_seconds: int = 10) -> None:
         self._url = _libpq_url(url)
@@ -178,22 +152,23 @@ class PostgresEventStore(EventStore):
     def _create_schema(self, cur: psycopg.Cursor[t.Any]) -> None:
         for statement in _SCHEMA:
             cur.execute(statement)
-        cur.execute(
-            "INSERT INTO zoho_store_meta (key, value) VALUES (%s, %s), (%s, %s)"
-            " ON CONFLICT (key) DO NOTHING",
-            (META_STORE_ID, str(uuid.uuid4()), META_SCHEMA_VERSION, str(SCHEMA_VERSION)),
-        )
-        cur.execute("SELECT value FROM zoho_store_meta WHERE key = %s", (META_SCHEMA_VERSION,))
-        row = cur.fetchone()
-        version = int(row[0]) if row else SCHEMA_VERSION
-        if version > SCHEMA_VERSION:
-            msg = (
-                f"event store {self.url_for_display} has schema version {version}, newer "
-                f"than this package's {SCHEMA_VERSION}; upgrade tap-zoho-crm"
-            )
-            raise StoreError(msg)
+        self._init_meta(cur)
 
-    # -- events -------------------------------------------------------------------------
+    # -- column conversions: TIMESTAMPTZ and TEXT[] map to Python types as they are -----
+
+    def _to_db_time(self, value: dt.datetime) -> dt.datetime:
+        return as_utc(value)
+
+    def _from_db_time(self, value: dt.datetime) -> dt.datetime:
+        return as_utc(value)
+
+    def _to_db_names(self, names: Sequence[str]) -> list[str]:
+        return list(names)
+
+    def _from_db_names(self, value: list[str]) -> tuple[str, ...]:
+        return tuple(value)
+
+    # -- writes whose SQL or locking is PostgreSQL's own ----------------------------------
 
     def append_events(
         self, events: Sequence[NewEvent], received_at: dt.datetime | None = None
@@ -213,114 +188,12 @@ class PostgresEventStore(EventStore):
             return Appended(0)
         return Appended(len(seqs), seqs[0], seqs[-1])
 
-    def high_water(self) -> int:
-        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM zoho_events")[0][0])
-
-    def _read_chunk(self, after_seq: int, upto_seq: int, limit: int) -> list[Event]:
-        rows = self._query(
-            f"SELECT {_EVENT_COLUMNS} FROM zoho_events WHERE seq > %s AND seq <= %s"
-            " ORDER BY seq LIMIT %s",
-            (after_seq, upto_seq, limit),
-        )
-        return [_event(row) for row in rows]
-
-    def prune(self, below_seq: int, older_than: dt.datetime) -> int:
-        cutoff = as_utc(older_than)
-        with self._write() as cur:
-            cur.execute(
-                "DELETE FROM zoho_events WHERE seq < %s AND received_at < %s"
-                " AND seq < (SELECT MAX(seq) FROM zoho_events)",
-                (below_seq, cutoff),
-            )
-            deleted = cur.rowcount
-            cur.execute("DELETE FROM zoho_receivers WHERE last_seen_at < %s", (cutoff,))
-        return deleted
-
-    def backlog(self, after_seq: int = 0) -> int:
-        rows = self._query("SELECT COUNT(*) FROM zoho_events WHERE seq > %s", (after_seq,))
-        return int(rows[0][0])
-
-    def last_event_time(self) -> dt.datetime | None:
-        value = self._query("SELECT MAX(received_at) FROM zoho_events")[0][0]
-        return as_utc(value) if value else None
-
-    # -- identity and bookmark ----------------------------------------------------------
-
-    def _meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM zoho_store_meta WHERE key = %s", (key,))
-        return rows[0][0] if rows else None
-
-    @property
-    def store_id(self) -> str:
-        value = self._meta(META_STORE_ID)
-        if value is None:
-            msg = f"event store {self.url_for_display} lost its store id; reset while open?"
-            raise StoreError(msg)
-        return value
-
     def reset(self) -> str:
         with self._write(_SCHEMA_LOCK_KEY) as cur:
             for statement in _DROP:
                 cur.execute(statement)
             self._create_schema(cur)
         return self.store_id
-
-    def committed_seq(self) -> int | None:
-        value = self._meta(META_COMMITTED_SEQ)
-        return int(value) if value is not None else None
-
-    def set_committed_seq(self, seq: int) -> None:
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO zoho_store_meta (key, value) VALUES (%s, %s)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (META_COMMITTED_SEQ, str(int(seq))),
-            )
-
-    # -- channel registry ---------------------------------------------------------------
-
-    def get_channel(self, channel_id: str) -> ChannelRecord | None:
-        rows = self._query(
-            f"SELECT {_CHANNEL_COLUMNS} FROM zoho_channels WHERE channel_id = %s",
-            (channel_id,),
-        )
-        return _channel(rows[0]) if rows else None
-
-    def list_channels(self) -> list[ChannelRecord]:
-        rows = self._query(f"SELECT {_CHANNEL_COLUMNS} FROM zoho_channels ORDER BY channel_id")
-        return [_channel(row) for row in rows]
-
-    def put_channel(self, record: ChannelRecord) -> ChannelRecord:
-        with self._write() as cur:
-            cur.execute(
-                f"INSERT INTO zoho_channels ({_CHANNEL_COLUMNS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (channel_id) DO UPDATE SET modules = excluded.modules,"
-                " events = excluded.events, token = excluded.token,"
-                " url_key = excluded.url_key, notify_url = excluded.notify_url,"
-                " expiry = excluded.expiry, updated_at = excluded.updated_at",
-                (
-                    record.channel_id,
-                    list(record.modules),
-                    list(record.events),
-                    record.token,
-                    record.url_key,
-                    record.notify_url,
-                    as_utc(record.expiry) if record.expiry else None,
-                    utc_now(),
-                ),
-            )
-        stored = self.get_channel(record.channel_id)
-        if stored is None:  # pragma: no cover - the row was just written
-            raise StoreError("channel vanished right after it was stored")
-        return stored
-
-    def delete_channel(self, channel_id: str) -> bool:
-        with self._write() as cur:
-            cur.execute("DELETE FROM zoho_channels WHERE channel_id = %s", (channel_id,))
-            return cur.rowcount > 0
-
-    # -- heartbeats ---------------------------------------------------------------------
 
     def heartbeat(
         self, instance_id: str, started_at: dt.datetime, now: dt.datetime | None = None
@@ -334,16 +207,6 @@ class PostgresEventStore(EventStore):
                 " GREATEST(zoho_receivers.last_seen_at, excluded.last_seen_at)",
                 (instance_id, as_utc(started_at), as_utc(now or utc_now())),
             )
-
-    def heartbeats(self, since: dt.datetime) -> list[HeartbeatRow]:
-        rows = self._query(
-            "SELECT instance_id, started_at, last_seen_at FROM zoho_receivers"
-            " WHERE last_seen_at >= %s ORDER BY started_at",
-            (as_utc(since),),
-        )
-        return [HeartbeatRow(r[0], as_utc(r[1]), as_utc(r[2])) for r in rows]
-
-    # -- API credit ledger --------------------------------------------------------------
 
     def record_credits(self, credits: int, endpoint: str, at: dt.datetime | None = None) -> None:
         moment = as_utc(at or utc_now())
@@ -360,44 +223,6 @@ class PostgresEventStore(EventStore):
                     "DELETE FROM zoho_credit_spend WHERE spent_at < %s",
                     (moment - CREDIT_LEDGER_KEEP,),
                 )
-
-    def credits_spent(self, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
-        rows = self._query(
-            "SELECT spent_at, credits FROM zoho_credit_spend WHERE spent_at >= %s"
-            " ORDER BY spent_at",
-            (as_utc(since),),
-        )
-        return [(as_utc(row[0]), int(row[1])) for row in rows]
-
-    # -- deleted ids ----------------------------------------------------------------------
-
-    def remember_deleted(self, module: str, deleted: Sequence[tuple[str, dt.datetime]]) -> None:
-        with self._write() as cur:
-            cur.executemany(
-                "INSERT INTO zoho_deleted_ids (module, record_id, deleted_at)"
-                " VALUES (%s, %s, %s) ON CONFLICT (module, record_id)"
-                " DO UPDATE SET deleted_at = EXCLUDED.deleted_at",
-                [(module, record_id, as_utc(moment)) for record_id, moment in deleted],
-            )
-            cur.execute(
-                "DELETE FROM zoho_deleted_ids WHERE deleted_at < %s",
-                (utc_now() - RESTORABLE_FOR,),
-            )
-
-    def deleted_ids(self, module: str) -> list[str]:
-        rows = self._query(
-            "SELECT record_id FROM zoho_deleted_ids WHERE module = %s AND deleted_at >= %s"
-            " ORDER BY record_id",
-            (module, utc_now() - RESTORABLE_FOR),
-        )
-        return [str(row[0]) for row in rows]
-
-    def forget_deleted(self, module: str, record_ids: Sequence[str]) -> None:
-        with self._write() as cur:
-            cur.executemany(
-                "DELETE FROM zoho_deleted_ids WHERE module = %s AND record_id = %s",
-                [(module, record_id) for record_id in record_ids],
-            )
 
     def close(self) -> None:
         with self._lock:

@@ -3,7 +3,8 @@
 The file is in WAL mode with ``synchronous=FULL``, so a commit has reached the disk before
 ``append`` returns. Writers open ``BEGIN IMMEDIATE`` transactions, which SQLite serializes:
 seq order is commit order. ``AUTOINCREMENT`` keeps a seq from being reused after pruning.
-Times are stored as fixed-width UTC text, which sorts like the instants it names.
+Times are stored as fixed-width UTC text, which sorts like the instants it names. The
+statements shared with PostgreSQL (in ``_sql``) write through ``_write`` as well.
 """
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ import json
 import sqlite3
 import threading
 import typing as t
-import uuid
 from pathlib import Path
 
+from tap_zoho_crm.store._sql import SqlEventStore
 from tap_zoho_crm.store.base import (
     CREDIT_LEDGER_KEEP,
-    META_COMMITTED_SEQ,
-    META_SCHEMA_VERSION,
-    META_STORE_ID,
-    RESTORABLE_FOR,
-    SCHEMA_VERSION,
     Appended,
-    ChannelRecord,
-    Event,
-    EventStore,
-    HeartbeatRow,
     NewEvent,
     StoreError,
     as_utc,
@@ -94,9 +86,6 @@ DROP TABLE IF EXISTS zoho_receivers;
 DROP TABLE IF EXISTS zoho_store_meta;
 """
 
-_CHANNEL_COLUMNS = "channel_id, modules, events, token, url_key, notify_url, expiry, updated_at"
-_EVENT_COLUMNS = "seq, module, record_id, operation, server_time_ms, channel_id, received_at"
-
 
 def _ts(value: dt.datetime) -> str:
     return as_utc(value).strftime(_TIME_FORMAT)
@@ -106,25 +95,10 @@ def _parse_ts(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
 
 
-def _event(row: tuple[t.Any, ...]) -> Event:
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _parse_ts(row[6]))
-
-
-def _channel(row: tuple[t.Any, ...]) -> ChannelRecord:
-    return ChannelRecord(
-        channel_id=row[0],
-        modules=tuple(json.loads(row[1])),
-        events=tuple(json.loads(row[2])),
-        token=row[3],
-        url_key=row[4],
-        notify_url=row[5],
-        expiry=_parse_ts(row[6]) if row[6] else None,
-        updated_at=_parse_ts(row[7]),
-    )
-
-
-class SqliteEventStore(EventStore):
+class SqliteEventStore(SqlEventStore):
     """Event store in one SQLite file; see the module docstring for its guarantees."""
+
+    _PARAM = "?"
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)
@@ -187,22 +161,21 @@ class SqliteEventStore(EventStore):
                     cur.execute(statement)
             self._init_meta(cur)
 
-    def _init_meta(self, cur: sqlite3.Cursor) -> None:
-        cur.execute(
-            "INSERT OR IGNORE INTO zoho_store_meta (key, value) VALUES (?, ?), (?, ?)",
-            (META_STORE_ID, str(uuid.uuid4()), META_SCHEMA_VERSION, str(SCHEMA_VERSION)),
-        )
-        version = cur.execute(
-            "SELECT value FROM zoho_store_meta WHERE key = ?", (META_SCHEMA_VERSION,)
-        ).fetchone()[0]
-        if int(version) > SCHEMA_VERSION:
-            msg = (
-                f"event store {self.path} has schema version {version}, newer than this "
-                f"package's {SCHEMA_VERSION}; upgrade tap-zoho-crm"
-            )
-            raise StoreError(msg)
+    # -- column conversions: times as fixed-width UTC text, name lists as JSON ----------
 
-    # -- events -------------------------------------------------------------------------
+    def _to_db_time(self, value: dt.datetime) -> str:
+        return _ts(value)
+
+    def _from_db_time(self, value: str) -> dt.datetime:
+        return _parse_ts(value)
+
+    def _to_db_names(self, names: Sequence[str]) -> str:
+        return json.dumps(list(names))
+
+    def _from_db_names(self, value: str) -> tuple[str, ...]:
+        return tuple(json.loads(value))
+
+    # -- writes whose SQL is SQLite's own -------------------------------------------------
 
     def append_events(
         self, events: Sequence[NewEvent], received_at: dt.datetime | None = None
@@ -223,51 +196,6 @@ class SqliteEventStore(EventStore):
             return Appended(0)
         return Appended(len(seqs), seqs[0], seqs[-1])
 
-    def high_water(self) -> int:
-        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM zoho_events")[0][0])
-
-    def _read_chunk(self, after_seq: int, upto_seq: int, limit: int) -> list[Event]:
-        rows = self._query(
-            f"SELECT {_EVENT_COLUMNS} FROM zoho_events WHERE seq > ? AND seq <= ?"
-            " ORDER BY seq LIMIT ?",
-            (after_seq, upto_seq, limit),
-        )
-        return [_event(row) for row in rows]
-
-    def prune(self, below_seq: int, older_than: dt.datetime) -> int:
-        cutoff = _ts(older_than)
-        with self._write() as cur:
-            cur.execute(
-                "DELETE FROM zoho_events WHERE seq < ? AND received_at < ?"
-                " AND seq < (SELECT MAX(seq) FROM zoho_events)",
-                (below_seq, cutoff),
-            )
-            deleted = cur.rowcount
-            cur.execute("DELETE FROM zoho_receivers WHERE last_seen_at < ?", (cutoff,))
-        return deleted
-
-    def backlog(self, after_seq: int = 0) -> int:
-        rows = self._query("SELECT COUNT(*) FROM zoho_events WHERE seq > ?", (after_seq,))
-        return int(rows[0][0])
-
-    def last_event_time(self) -> dt.datetime | None:
-        value = self._query("SELECT MAX(received_at) FROM zoho_events")[0][0]
-        return _parse_ts(value) if value else None
-
-    # -- identity and bookmark ----------------------------------------------------------
-
-    def _meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM zoho_store_meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else None
-
-    @property
-    def store_id(self) -> str:
-        value = self._meta(META_STORE_ID)
-        if value is None:
-            msg = f"event store {self.path} lost its store id; was it reset while open?"
-            raise StoreError(msg)
-        return value
-
     def reset(self) -> str:
         with self._write() as cur:
             for statement in (_DROP + _SCHEMA).split(";"):
@@ -275,59 +203,6 @@ class SqliteEventStore(EventStore):
                     cur.execute(statement)
             self._init_meta(cur)
         return self.store_id
-
-    def committed_seq(self) -> int | None:
-        value = self._meta(META_COMMITTED_SEQ)
-        return int(value) if value is not None else None
-
-    def set_committed_seq(self, seq: int) -> None:
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO zoho_store_meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (META_COMMITTED_SEQ, str(int(seq))),
-            )
-
-    # -- channel registry ---------------------------------------------------------------
-
-    def get_channel(self, channel_id: str) -> ChannelRecord | None:
-        rows = self._query(
-            f"SELECT {_CHANNEL_COLUMNS} FROM zoho_channels WHERE channel_id = ?", (channel_id,)
-        )
-        return _channel(rows[0]) if rows else None
-
-    def list_channels(self) -> list[ChannelRecord]:
-        rows = self._query(f"SELECT {_CHANNEL_COLUMNS} FROM zoho_channels ORDER BY channel_id")
-        return [_channel(row) for row in rows]
-
-    def put_channel(self, record: ChannelRecord) -> ChannelRecord:
-        now = utc_now()
-        with self._write() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO zoho_channels (channel_id, modules, events, token,"
-                " url_key, notify_url, expiry, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.channel_id,
-                    json.dumps(list(record.modules)),
-                    json.dumps(list(record.events)),
-                    record.token,
-                    record.url_key,
-                    record.notify_url,
-                    _ts(record.expiry) if record.expiry else None,
-                    _ts(now),
-                ),
-            )
-        stored = self.get_channel(record.channel_id)
-        if stored is None:  # pragma: no cover - the row was just written
-            raise StoreError("channel vanished right after it was stored")
-        return stored
-
-    def delete_channel(self, channel_id: str) -> bool:
-        with self._write() as cur:
-            cur.execute("DELETE FROM zoho_channels WHERE channel_id = ?", (channel_id,))
-            return cur.rowcount > 0
-
-    # -- heartbeats ---------------------------------------------------------------------
 
     def heartbeat(
         self, instance_id: str, started_at: dt.datetime, now: dt.datetime | None = None
@@ -341,16 +216,6 @@ class SqliteEventStore(EventStore):
                 (instance_id, _ts(started_at), seen),
             )
 
-    def heartbeats(self, since: dt.datetime) -> list[HeartbeatRow]:
-        rows = self._query(
-            "SELECT instance_id, started_at, last_seen_at FROM zoho_receivers"
-            " WHERE last_seen_at >= ? ORDER BY started_at",
-            (_ts(since),),
-        )
-        return [HeartbeatRow(r[0], _parse_ts(r[1]), _parse_ts(r[2])) for r in rows]
-
-    # -- API credit ledger --------------------------------------------------------------
-
     def record_credits(self, credits: int, endpoint: str, at: dt.datetime | None = None) -> None:
         moment = as_utc(at or utc_now())
         with self._write() as cur:
@@ -361,42 +226,6 @@ class SqliteEventStore(EventStore):
             cur.execute(
                 "DELETE FROM zoho_credit_spend WHERE spent_at < ?",
                 (_ts(moment - CREDIT_LEDGER_KEEP),),
-            )
-
-    def credits_spent(self, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
-        rows = self._query(
-            "SELECT spent_at, credits FROM zoho_credit_spend WHERE spent_at >= ? ORDER BY spent_at",
-            (_ts(since),),
-        )
-        return [(_parse_ts(row[0]), int(row[1])) for row in rows]
-
-    # -- deleted ids ----------------------------------------------------------------------
-
-    def remember_deleted(self, module: str, deleted: Sequence[tuple[str, dt.datetime]]) -> None:
-        with self._write() as cur:
-            cur.executemany(
-                "INSERT INTO zoho_deleted_ids (module, record_id, deleted_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (module, record_id) DO UPDATE SET deleted_at = excluded.deleted_at",
-                [(module, record_id, _ts(moment)) for record_id, moment in deleted],
-            )
-            cur.execute(
-                "DELETE FROM zoho_deleted_ids WHERE deleted_at < ?",
-                (_ts(utc_now() - RESTORABLE_FOR),),
-            )
-
-    def deleted_ids(self, module: str) -> list[str]:
-        rows = self._query(
-            "SELECT record_id FROM zoho_deleted_ids WHERE module = ? AND deleted_at >= ?"
-            " ORDER BY record_id",
-            (module, _ts(utc_now() - RESTORABLE_FOR)),
-        )
-        return [str(row[0]) for row in rows]
-
-    def forget_deleted(self, module: str, record_ids: Sequence[str]) -> None:
-        with self._write() as cur:
-            cur.executemany(
-                "DELETE FROM zoho_deleted_ids WHERE module = ? AND record_id = ?",
-                [(module, record_id) for record_id in record_ids],
             )
 
     def close(self) -> None:
