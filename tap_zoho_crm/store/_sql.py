@@ -2,8 +2,9 @@
 
 A backend supplies how to talk to its database: ``_query`` for reads, ``_write`` for a
 transaction that keeps the store's ordering and durability guarantees (see ``base``), and
-the schema, ``append_events``, ``reset`` and anything else whose SQL or locking differs.
-What differs inside otherwise equal statements goes through small hooks:
+the schema, ``_insert_events`` (an append's insert, with its uniqueness and ordering),
+``reset`` and anything else whose SQL or locking differs. What differs inside otherwise
+equal statements goes through small hooks:
 
 - ``_PARAM``: the driver's placeholder; shared statements are written with ``?`` and
   ``_sql`` swaps it in. No shared statement contains a literal ``?`` or ``%``.
@@ -24,11 +25,13 @@ from tap_zoho_crm.store.base import (
     META_STORE_ID,
     RESTORABLE_FOR,
     SCHEMA_VERSION,
+    Appended,
     ChannelRecord,
     Event,
     EventStore,
     HeartbeatRow,
     StoreError,
+    dedupe,
     utc_now,
 )
 
@@ -36,6 +39,8 @@ if t.TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Sequence
     from contextlib import AbstractContextManager
+
+    from tap_zoho_crm.store.base import NewEvent
 
 CHANNEL_COLUMNS = "channel_id, modules, events, token, url_key, notify_url, expiry, updated_at"
 EVENT_COLUMNS = "seq, module, record_id, operation, server_time_ms, channel_id, received_at"
@@ -69,6 +74,11 @@ class SqlEventStore(EventStore):
     def _write(self) -> AbstractContextManager[Cursor]:
         """Run a block in one writers' transaction: serialized, so seq order is commit order,
         durable when the block ends, rolled back if it raises."""
+
+    @abc.abstractmethod
+    def _insert_events(self, events: Sequence[NewEvent], received_at: dt.datetime) -> list[int]:
+        """Insert ``events`` (non-empty, no key twice) in one writers' transaction, skipping
+        any already stored; return the seqs of the new rows in ascending order."""
 
     @abc.abstractmethod
     def _to_db_time(self, value: dt.datetime) -> object:
@@ -129,6 +139,15 @@ class SqlEventStore(EventStore):
             raise StoreError(msg)
 
     # -- events ---------------------------------------------------------------------------
+
+    def append_events(
+        self, events: Sequence[NewEvent], received_at: dt.datetime | None = None
+    ) -> Appended:
+        unique = dedupe(events)
+        seqs = self._insert_events(unique, received_at or utc_now()) if unique else []
+        if not seqs:
+            return Appended(0)
+        return Appended(len(seqs), seqs[0], seqs[-1])
 
     def high_water(self) -> int:
         return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM zoho_events")[0][0])

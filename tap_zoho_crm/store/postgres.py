@@ -17,20 +17,14 @@ import threading
 import typing as t
 
 from tap_zoho_crm.store._sql import SqlEventStore
-from tap_zoho_crm.store.base import (
-    CREDIT_LEDGER_KEEP,
-    Appended,
-    NewEvent,
-    StoreError,
-    as_utc,
-    dedupe,
-    utc_now,
-)
+from tap_zoho_crm.store.base import CREDIT_LEDGER_KEEP, StoreError, as_utc, utc_now
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     import psycopg
+
+    from tap_zoho_crm.store.base import NewEvent
 
 # Arbitrary fixed keys for pg_advisory_xact_lock: one for writers, one for schema changes.
 _WRITE_LOCK_KEY = 0x7A6F686F_00000001
@@ -170,23 +164,12 @@ class PostgresEventStore(SqlEventStore):
 
     # -- writes whose SQL or locking is PostgreSQL's own ----------------------------------
 
-    def append_events(
-        self, events: Sequence[NewEvent], received_at: dt.datetime | None = None
-    ) -> Appended:
-        unique = dedupe(events)
-        if not unique:
-            return Appended(0)
-        columns = list(zip(*(e.key for e in unique), strict=True))
-        channels = [e.channel_id for e in unique]
+    def _insert_events(self, events: Sequence[NewEvent], received_at: dt.datetime) -> list[int]:
+        columns = list(zip(*(e.key for e in events), strict=True))
+        channels = [e.channel_id for e in events]
         with self._write() as cur:
-            cur.execute(
-                _INSERT_EVENTS,
-                (as_utc(received_at or utc_now()), *map(list, columns), channels),
-            )
-            seqs = sorted(row[0] for row in cur.fetchall())
-        if not seqs:
-            return Appended(0)
-        return Appended(len(seqs), seqs[0], seqs[-1])
+            cur.execute(_INSERT_EVENTS, (as_utc(received_at), *map(list, columns), channels))
+            return sorted(row[0] for row in cur.fetchall())
 
     def reset(self) -> str:
         with self._write(_SCHEMA_LOCK_KEY) as cur:

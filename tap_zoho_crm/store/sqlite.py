@@ -18,18 +18,12 @@ import typing as t
 from pathlib import Path
 
 from tap_zoho_crm.store._sql import SqlEventStore
-from tap_zoho_crm.store.base import (
-    CREDIT_LEDGER_KEEP,
-    Appended,
-    NewEvent,
-    StoreError,
-    as_utc,
-    dedupe,
-    utc_now,
-)
+from tap_zoho_crm.store.base import CREDIT_LEDGER_KEEP, StoreError, as_utc, utc_now
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    from tap_zoho_crm.store.base import NewEvent
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -177,13 +171,11 @@ class SqliteEventStore(SqlEventStore):
 
     # -- writes whose SQL is SQLite's own -------------------------------------------------
 
-    def append_events(
-        self, events: Sequence[NewEvent], received_at: dt.datetime | None = None
-    ) -> Appended:
-        stamp = _ts(received_at or utc_now())
+    def _insert_events(self, events: Sequence[NewEvent], received_at: dt.datetime) -> list[int]:
+        stamp = _ts(received_at)
         seqs: list[int] = []
         with self._write() as cur:
-            for event in dedupe(events):
+            for event in events:
                 cur.execute(
                     "INSERT INTO zoho_events (module, record_id, operation, server_time_ms,"
                     " channel_id, received_at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -192,9 +184,7 @@ class SqliteEventStore(SqlEventStore):
                 )
                 if cur.rowcount == 1 and cur.lastrowid is not None:
                     seqs.append(cur.lastrowid)
-        if not seqs:
-            return Appended(0)
-        return Appended(len(seqs), seqs[0], seqs[-1])
+        return seqs
 
     def reset(self) -> str:
         with self._write() as cur:
