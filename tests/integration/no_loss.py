@@ -259,13 +259,6 @@ class World:
         self.lapsed = True
         self.note("channel lapsed (clock +25 h)")
 
-    def restore_callback_would_land(self) -> bool:
-        """True while a change's callback reaches the store: receiver up, no drop queued,
-        and the channel never lapsed (the tap asks for an expiry on its own clock, which
-        the moved emulator clock then sees as past, so the channel is not renewed)."""
-        queued = {fault["fault"] for fault in self.pending_faults()}
-        return self.receiver is not None and not self.lapsed and "drop_callbacks" not in queued
-
     def settle_callbacks(self) -> None:
         """Wait until every callback of the changes so far was posted, dropped or failed
         (the receiver answers only once the events are committed)."""
