@@ -113,18 +113,18 @@ class Model:
     purged: set[str] = field(default_factory=set)
     # Ids that had a row with values in the table at some point.
     loaded: set[str] = field(default_factory=set)
-    # Callbacks the emulator dropped that a completed catch-up has covered.
-    drops_covered: int = 0
-    # (wall-clock start, drops so far) of every sync, to see what a catch-up covered.
+    # Lost callbacks (World.losses) that a completed catch-up has covered.
+    losses_covered: int = 0
+    # (wall-clock start, losses so far) of every sync, to see what a catch-up covered.
     sync_starts: list[tuple[dt.datetime, int]] = field(default_factory=list)
 
-    def cover_drops(self, catchup_at: dt.datetime) -> None:
-        """A catch-up whose run started at ``catchup_at`` (whole seconds) completed: drops
+    def cover_losses(self, catchup_at: dt.datetime) -> None:
+        """A catch-up whose run started at ``catchup_at`` (whole seconds) completed: losses
         before the sync that started it are covered."""
         limit = catchup_at + dt.timedelta(seconds=1)
-        started = [drops for moment, drops in self.sync_starts if moment <= limit]
+        started = [lost for moment, lost in self.sync_starts if moment <= limit]
         if started:
-            self.drops_covered = max(self.drops_covered, started[-1])
+            self.losses_covered = max(self.losses_covered, started[-1])
 
     def add_version(self, record: dict[str, Any]) -> None:
         self.versions.setdefault(str(record["id"]), []).append(record)
@@ -161,6 +161,8 @@ class World:
         self.began = time.monotonic()
         # A check that failed in a step (teardown still runs and reports the example).
         self.step_error: str | None = None
+        self.failed_while_down = 0
+        self._failed_at_stop = 0
 
     def _pipeline(self, parts: Parts) -> Pipeline:
         assert self.receiver is not None
@@ -243,6 +245,8 @@ class World:
     def stop_receiver(self) -> None:
         """Stop the webhook receiver; callbacks fail until it is back."""
         if self.receiver is not None:
+            self.settle_callbacks()
+            self._failed_at_stop = self._callbacks()["failed"]
             self.receiver.stop()
             self.receiver = None
             self.note("receiver stopped")
@@ -250,6 +254,8 @@ class World:
     def start_receiver(self) -> None:
         """Start the receiver again on the channel's URL."""
         if self.receiver is None:
+            self.settle_callbacks()
+            self.failed_while_down += self._callbacks()["failed"] - self._failed_at_stop
             self.receiver = harness.Receiver(self.store_url, port=self.receiver_port)
             self.note("receiver started")
 
@@ -272,9 +278,18 @@ class World:
         """Faults still queued in the emulator."""
         return list(self.view.stats()["faults"])
 
-    def drops(self) -> int:
-        """Callback bodies the emulator dropped so far."""
-        return int(self.view.stats()["callbacks"]["dropped"])
+    def losses(self) -> int:
+        """Callbacks lost without a sign the tap can see: dropped by a fault, or failed while
+        the receiver was up (a slow answer). Those refused while it was down are not
+        counted: the heartbeat gap tells the tap."""
+        counts = self._callbacks()
+        expected = self.failed_while_down
+        if self.receiver is None:
+            expected += counts["failed"] - self._failed_at_stop
+        return counts["dropped"] + counts["failed"] - expected
+
+    def _callbacks(self) -> dict[str, int]:
+        return {key: int(value) for key, value in self.view.stats()["callbacks"].items()}
 
     # -- syncs -----------------------------------------------------------------------------
 
@@ -286,7 +301,7 @@ class World:
         delay: float = 0.0,
     ) -> RunResult:
         """Run the pipeline once; ``during`` runs ``delay`` seconds after it started."""
-        self.model.sync_starts.append((dt.datetime.now(dt.timezone.utc), self.drops()))
+        self.model.sync_starts.append((dt.datetime.now(dt.timezone.utc), self.losses()))
         catchup_before = self._bookmark("last_catchup_at")
         if during is None:
             result = self.pipeline.run(kill_after_records=kill_after)
@@ -294,7 +309,7 @@ class World:
             result = self._sync_with(during, delay, kill_after)
         catchup = self._bookmark("last_catchup_at")
         if result.ok and catchup and catchup != catchup_before:
-            self.model.cover_drops(dt.datetime.fromisoformat(catchup))
+            self.model.cover_losses(dt.datetime.fromisoformat(catchup))
         self._remember_loaded()
         self.note(
             f"sync #{self.pipeline.runs}: ok={result.ok} records={result.records} "
@@ -342,7 +357,7 @@ class World:
         return (
             self.receiver is not None
             and not self.pending_faults()
-            and self.drops() == self.model.drops_covered
+            and self.losses() == self.model.losses_covered
         )
 
     def settle_and_check(self) -> None:
@@ -350,7 +365,7 @@ class World:
         self.view.admin("DELETE", "faults")
         self.start_receiver()
         self.settle_callbacks()
-        if self.drops() > self.model.drops_covered:
+        if self.losses() > self.model.losses_covered:
             # Only a catch-up finds what a dropped callback hid; Zoho's is the daily
             # reconcile, the test's is a lapsed channel.
             self.lapse_channel()
