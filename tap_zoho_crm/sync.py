@@ -289,6 +289,8 @@ class ModuleSync:
             since = deleted_since - dt.timedelta(seconds=1) if deleted_since else None
             for deleted in records.fetch_deleted(self.stream.client, self.module, since):
                 changes.add_deleted(deleted.id, deleted.deleted_time)
+        elif load and load.full:
+            self._remember_recycle_bin()
         if load and not load.full:
             self._check_restores(changes)
         events = (e for e in self.store.read(committed, high) if e.module == self.module)
@@ -358,6 +360,21 @@ class ModuleSync:
         checked = changes.add_checks(remembered)
         if checked:
             LOGGER.info("%s: checking %d deleted records for restores", self.module, checked)
+
+    def _remember_recycle_bin(self) -> None:
+        """On a first full load, remember what sits in Zoho's recycle bin.
+
+        Those records are in no export and get no row, but each may be restored later; if
+        that callback is lost, only the catch-up's re-check of remembered ids finds it.
+        """
+        in_bin = [
+            (deleted.id, parse_instant(deleted.deleted_time))
+            for deleted in records.fetch_deleted(self.stream.client, self.module)
+            if deleted.type == "recycle"
+        ]
+        if in_bin:
+            self.store.remember_deleted(self.module, in_bin)
+            LOGGER.info("%s: %d records in the recycle bin remembered", self.module, len(in_bin))
 
     def _note_deletions(self, outcome: Outcome) -> None:
         """Remember what this sync marked deleted; forget what it found live again."""

@@ -27,3 +27,22 @@ def test_a_restored_record_comes_back_without_its_callback(project_factory) -> N
         assert harness.table_rows(project.schema)[lead["id"]]["_sdc_deleted_at"] is None
     finally:
         emulator.stop()
+
+
+def test_a_record_deleted_before_the_first_load_comes_back_when_restored(
+    project_factory,
+) -> None:
+    emulator = harness.Emulator(leads=120, page_size=100)
+    try:
+        lead = emulator.truth()[9]
+        emulator.admin("DELETE", f"modules/Leads/records/{lead['id']}")
+        project = project_factory(emulator)
+        project.run()
+        assert lead["id"] not in harness.table_rows(project.schema)
+
+        emulator.admin("POST", f"modules/Leads/records/{lead['id']}/restore")
+        project.run()
+
+        harness.assert_table_matches(project.schema, emulator)
+    finally:
+        emulator.stop()
