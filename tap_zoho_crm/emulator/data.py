@@ -87,7 +87,8 @@ class Table:
 
     def live(self) -> View:
         """A view over the current state (changes as the table changes)."""
-        return View(self.seeded, self.overlay, self.created, self.deleted.keys())  # type: ignore[arg-type]
+        deleted = self.deleted.keys()
+        return View(self.seeded, self.overlay, self.created, deleted)  # type: ignore[arg-type]
 
     def freeze(self) -> View:
         """A view that later changes do not affect (copies only the changed records)."""

@@ -186,7 +186,9 @@ class Notifier:
             channel.notify_url, data=data, method="POST",
             headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as answer:  # noqa: S310
+            # The notify URL is whatever the channel registered; callbacks go only there.
+            opened = urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS)  # noqa: S310
+            with opened as answer:
                 answer.read()
             self.state.stats.callback("sent")
         except (urllib.error.URLError, OSError, ValueError) as exc:

@@ -20,7 +20,9 @@ from tests.integration import harness
 NO_CHANGE_CALLS = {"token": 1, "modules": 1, "fields": 1, "watch": 1}
 
 
-def no_change_sync_calls(start_emulator, workdir: Path, leads: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def no_change_sync_calls(  # type: ignore[no-untyped-def]
+    start_emulator, workdir: Path, leads: int
+) -> dict[str, Any]:
     emulator = start_emulator(leads, page_size=1000, job_seconds=0.2)
     workdir.mkdir()
     tap = TapRunner(workdir, emulator)

@@ -17,7 +17,9 @@ NOON = dt.datetime(2025, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[EventStore]:  # type: ignore[no-untyped-def]
+def store(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, tmp_path
+) -> Iterator[EventStore]:
     if request.param == "sqlite":
         opened = open_store(f"sqlite:///{tmp_path}/events.sqlite3")
         yield opened

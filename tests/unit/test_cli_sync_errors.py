@@ -8,7 +8,6 @@ import json
 import logging
 import pathlib
 import subprocess
-import sys
 import typing as t
 
 import pytest
@@ -17,11 +16,11 @@ from tap_zoho_crm import sync
 from tap_zoho_crm.errors import ZohoAPIError
 from tap_zoho_crm.store import open_store
 from tap_zoho_crm.tap import SDK_SYNC_FAILED, TapZohoCRM
+from tests.unit.test_cli import run_tap
 
 if t.TYPE_CHECKING:
     from tests.unit.fakezoho import FakeZoho
 
-TAP = pathlib.Path(sys.executable).parent / "tap-zoho-crm"
 SDK_LINE = SDK_SYNC_FAILED.split("'")[0]
 
 
@@ -29,18 +28,6 @@ def config(fake: FakeZoho, tmp_path: pathlib.Path, **extra: t.Any) -> dict[str, 
     return fake.config(event_store_url=f"sqlite:///{tmp_path}/events.sqlite3", **extra)
 
 
-def run_tap(
-    tmp_path: pathlib.Path, settings: dict[str, t.Any], *args: str
-) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(settings))
-    return subprocess.run(
-        [str(TAP), "--config", str(path), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:

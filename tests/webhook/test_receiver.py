@@ -489,7 +489,8 @@ class _UnreadableStore(_BrokenStore):
 def test_registry_read_failure_is_answered_503(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path}/events.sqlite3") as real:
         register_channel(real)
-        app = create_app(_UnreadableStore(real), ReceiverConfig(path=PATH))  # type: ignore[arg-type]
+        unreadable = _UnreadableStore(real)
+        app = create_app(unreadable, ReceiverConfig(path=PATH))  # type: ignore[arg-type]
         with ServerThread(app) as broken:
             answer = post(broken, callback_body(["1"]))
         assert (answer.status_code, answer.json()) == (503, {"error": "event store unavailable"})
