@@ -236,10 +236,4 @@ def job_ids(emulator: harness.Emulator) -> list[str]:
 
 def wait_for(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:
     """Poll ``condition()`` every 20 ms until it is true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    msg = f"timed out waiting for {what}"
-    raise AssertionError(msg)
+    harness.wait_until(condition, timeout, what, every=0.02)

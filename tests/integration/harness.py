@@ -289,13 +289,15 @@ class MeltanoProject:
         return dict(json.loads(text))
 
 
-def wait_until(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    """Poll ``condition()`` until it is true."""
+def wait_until(
+    condition: Any, timeout: float = 60.0, what: str = "condition", every: float = 0.1
+) -> None:
+    """Poll ``condition()`` every ``every`` seconds until it is true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(every)
     msg = f"timed out waiting for {what}"
     raise AssertionError(msg)
 
