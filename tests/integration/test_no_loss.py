@@ -19,7 +19,10 @@ example database); keep it as a plain test in ``test_no_loss_examples.py``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -84,6 +87,27 @@ STORM_PATHS = st.sampled_from(
 CHANGE = st.tuples(st.sampled_from(["create", "edit", "delete"]), st.integers(0, 10**6), EDITS)
 
 
+def _step(rule_body: Callable[..., None]) -> Callable[..., None]:
+    """Keep the first error a step raises on its world, so the example's progress line and
+    the failure report show it even if Hypothesis later replays the example differently."""
+
+    @functools.wraps(rule_body)
+    def run(machine: NoLossMachine, **arguments: Any) -> None:
+        try:
+            rule_body(machine, **arguments)
+        except BaseException as exc:
+            world = machine.world
+            if world is not None and world.step_error is None:
+                world.step_error = (
+                    f"in step {rule_body.__name__}: {type(exc).__name__}: {exc}\n"
+                    + "".join(traceback.format_exception(exc)[-6:])
+                )
+                note(world.describe())
+            raise
+
+    return run
+
+
 class NoLossMachine(RuleBasedStateMachine):
     """One example: a fresh org, then random steps; checks after clean syncs and at the end."""
 
@@ -104,21 +128,25 @@ class NoLossMachine(RuleBasedStateMachine):
     # -- changes ---------------------------------------------------------------------------
 
     @rule(values=NEW_LEADS)
+    @_step
     def create(self, values: dict[str, Any]) -> None:
         self.w.create(values)
 
     @precondition(lambda self: self.world is not None and self.world.model.live)
     @rule(pick=st.integers(0, 10**6), values=EDITS)
+    @_step
     def edit(self, pick: int, values: dict[str, Any]) -> None:
         self.w.edit(_pick(self.w.model.live, pick), values)
 
     @precondition(lambda self: self.world is not None and self.world.model.live)
     @rule(pick=st.integers(0, 10**6), permanent=st.sampled_from([False, False, False, True]))
+    @_step
     def delete(self, pick: int, permanent: bool) -> None:
         self.w.delete(_pick(self.w.model.live, pick), permanent=permanent)
 
     @precondition(lambda self: self.world is not None and self.world.model.recycle)
     @rule(pick=st.integers(0, 10**6))
+    @_step
     def restore(self, pick: int) -> None:
         # A restore keeps Modified_Time and leaves the deleted list; when its callback is
         # lost, the catch-up's re-check of ids marked deleted brings the record back.
@@ -127,40 +155,53 @@ class NoLossMachine(RuleBasedStateMachine):
     # -- faults ----------------------------------------------------------------------------
 
     @rule(times=st.integers(1, 3))
+    @_step
     def drop_callbacks(self, times: int) -> None:
         self.w.fault("drop_callbacks", times)
 
     @rule(times=st.integers(1, 3))
+    @_step
     def duplicate_callbacks(self, times: int) -> None:
         self.w.fault("duplicate_callbacks", times)
 
     @precondition(lambda self: self.world is not None and self.world.receiver is not None)
     @rule()
+    @_step
     def stop_receiver(self) -> None:
         self.w.stop_receiver()
 
     @precondition(lambda self: self.world is not None and self.world.receiver is None)
     @rule()
+    @_step
     def start_receiver(self) -> None:
         self.w.start_receiver()
 
     @rule()
+    @_step
     def lapse_channel(self) -> None:
         self.w.lapse_channel()
 
-    # One storm at a time: stacked storms only add backoff waits of minutes.
-    @precondition(lambda self: self.world is not None and not self.world.storm_pending())
+    # One storm at a time: stacked storms only add backoff waits of minutes. Whether one is
+    # still queued depends on how far earlier syncs got, so it is decided in the step, not
+    # in a precondition: which rules apply must never depend on timing, or a replay would
+    # draw differently from the run it replays.
     @rule(times=st.integers(1, 3), path=STORM_PATHS)
+    @_step
     def storm_429(self, times: int, path: str) -> None:
+        if self.w.storm_pending():
+            self.w.note("storm skipped: one is still queued")
+            return
         self.w.fault("http_429", times, path)
 
     @rule(times=st.integers(1, 2))
+    @_step
     def fail_bulk_jobs(self, times: int) -> None:
         self.w.fault("bulk_job_failure", times)
 
     # -- syncs -----------------------------------------------------------------------------
 
     @rule(settle=st.booleans())
+    @_step
     def sync(self, settle: bool) -> None:
         world = self.w
         if settle:
@@ -177,13 +218,18 @@ class NoLossMachine(RuleBasedStateMachine):
             raise
 
     @rule(after=st.integers(1, 400))
+    @_step
     def sync_killed(self, after: int) -> None:
         self.w.sync(kill_after=after)
 
-    @rule(changes=st.lists(CHANGE, min_size=1, max_size=4),
-          delay=st.sampled_from([0.0, 0.4, 0.9, 1.6]))
-    def sync_with_changes(self, changes: list[tuple[str, int, dict[str, Any]]],
-                          delay: float) -> None:
+    @rule(
+        changes=st.lists(CHANGE, min_size=1, max_size=4),
+        delay=st.sampled_from([0.0, 0.4, 0.9, 1.6]),
+    )
+    @_step
+    def sync_with_changes(
+        self, changes: list[tuple[str, int, dict[str, Any]]], delay: float
+    ) -> None:
         world = self.w
 
         def apply() -> None:
@@ -193,19 +239,20 @@ class NoLossMachine(RuleBasedStateMachine):
         world.sync(during=apply, delay=delay)
 
     def teardown(self) -> None:
-        if self.world is None:
+        world = self.world
+        if world is None:
             return
-        error: str | None = "interrupted"
         try:
-            self.world.settle_and_check()
-            error = self.world.step_error
+            if world.step_error is None:
+                world.settle_and_check()
         except BaseException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            note(self.world.describe())
+            world.step_error = f"at the end: {type(exc).__name__}: {exc}"
+            note(world.describe())
             raise
         finally:
-            self.world.close()
-            self.world.report_progress("failed" if error else "passed", error)
+            world.close()
+            error = world.step_error
+            world.report_progress("failed" if error else "passed", error)
 
 
 def _pick(ids: set[str], pick: int) -> str:
