@@ -102,15 +102,10 @@ class ModuleStream(Stream):
             # A clean stop: STATE already says how far the load got; the run exits 0.
             self.logger.warning("%s: %s. Stopping this sync here.", self.name, exc)
 
-    def install_synced_before(self) -> bool:
-        """Whether an earlier run of this install reported a bookmark to the event store.
-
-        Judged once per run, before any stream's housekeeping reports this run's bookmark.
-        """
-        tap = t.cast("TapZohoCRM", self._tap)
-        if tap.synced_before is None:
-            tap.synced_before = tap.event_store.committed_seq() is not None
-        return tap.synced_before
+    @property
+    def synced_before(self) -> bool:
+        """Whether an earlier run of this install reported a bookmark (``TapZohoCRM``)."""
+        return t.cast("TapZohoCRM", self._tap).synced_before
 
     def committed_event_floor(self) -> int:
         """The lowest committed event bookmark over every selected stream of the tap."""

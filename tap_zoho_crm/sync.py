@@ -89,7 +89,7 @@ class ModuleSync:
         """Every record (and tombstone) of this sync, each id at most once."""
         state = self.stream.stream_state
         committed = committed_event_seq(state, self.health.store_id)
-        self.synced_before = self.stream.install_synced_before()
+        self.synced_before = self.stream.synced_before
         self._housekeeping()
         load = self._start_load(state)
         self.full = bool(load and load.full)

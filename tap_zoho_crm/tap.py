@@ -88,8 +88,6 @@ class TapZohoCRM(Tap):
     dynamic_catalog = True
     message_writer_class = BufferedMsgSpecWriter
     config_jsonschema = CONFIG_SCHEMA
-    #: Whether an earlier run reported a bookmark to the event store (set by the first stream).
-    synced_before: bool | None = None
 
     @functools.cached_property
     def settings(self) -> TapSettings:
@@ -142,6 +140,16 @@ class TapZohoCRM(Tap):
             return open_store(self.settings.event_store_url)
         except StoreError as exc:
             raise ConfigError(str(exc)) from None
+
+    @functools.cached_property
+    def synced_before(self) -> bool:
+        """Whether an earlier run of this install reported a bookmark to the event store.
+
+        Read once per run, when the first stream starts and before its housekeeping reports
+        this run's bookmark: a full load over a table such a run wrote must read Zoho's
+        deleted list, a first load into a new table need not.
+        """
+        return self.event_store.committed_seq() is not None
 
     @functools.cached_property
     def channel_live(self) -> bool:
