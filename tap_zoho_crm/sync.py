@@ -355,6 +355,10 @@ class ModuleSync:
         A restore from Zoho's recycle bin leaves the record's ``Modified_Time`` as it was and
         takes it off the deleted list, so when its callback is lost no export or list says
         it is back; fetching the ids marked deleted within the recycle bin's 60 days does.
+
+        Known cost: one Get Records call per 100 remembered ids on every catch-up, and
+        without webhooks every sync is one. Checking only on reconcile catch-ups would bound
+        it, at the price of restores arriving up to ``reconcile_interval_hours`` late.
         """
         remembered = self.store.deleted_ids(self.module)
         checked = changes.add_checks(remembered)
