@@ -67,6 +67,21 @@ class Response:
         """Zoho's error answer."""
         return cls.json(error.body, error.status)
 
+    @classmethod
+    def page(cls, key: str, entries: list[Any], page: int, per_page: int) -> Response:
+        """Page ``page`` of a listing in Zoho's shape (``{key: [...], "info": {...}}``);
+        204 past the end."""
+        chunk = entries[(page - 1) * per_page : page * per_page]
+        if not chunk:
+            return cls.empty(204)
+        info = {
+            "per_page": per_page,
+            "count": len(chunk),
+            "page": page,
+            "more_records": page * per_page < len(entries),
+        }
+        return cls.json({key: chunk, "info": info})
+
 
 Handler = Callable[[Request], Response]
 

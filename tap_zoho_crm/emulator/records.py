@@ -203,13 +203,7 @@ def get_deleted(state: State, request: Request) -> Response:
     per_page = _int_param(request, "per_page", MAX_PER_PAGE, MAX_PER_PAGE)
     page = _int_param(request, "page", 1)
     since = _since(request)
-    rows = deleted_rows(state, module, kind, since)
-    chunk = rows[(page - 1) * per_page: page * per_page]
-    if not chunk:
-        return Response.empty(204)
-    info = {"per_page": per_page, "count": len(chunk), "page": page,
-            "more_records": page * per_page < len(rows)}
-    return Response.json({"data": chunk, "info": info})
+    return Response.page("data", deleted_rows(state, module, kind, since), page, per_page)
 
 
 def deleted_rows(state: State, module: Module, kind: str, since: float | None

@@ -87,12 +87,7 @@ class WatchApi:
                        for module in ch.modules() if wanted_module in (None, module)]
         per_page = int(request.query.get("per_page") or 200)
         page = int(request.query.get("page") or 1)
-        chunk = entries[(page - 1) * per_page: page * per_page]
-        if not chunk:
-            return Response.empty(204)
-        info = {"per_page": per_page, "count": len(chunk), "page": page,
-                "more_records": page * per_page < len(entries)}
-        return Response.json({"watch": chunk, "info": info})
+        return Response.page("watch", entries, page, per_page)
 
     def disable(self, request: Request) -> Response:
         """DELETE `?channel_ids=a,b`: one answer per (channel, module)."""
