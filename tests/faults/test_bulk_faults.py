@@ -12,11 +12,10 @@ from collections.abc import Callable
 
 import requests
 
-from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.bulk import BulkReader, BulkSettings, BulkWindow
 from tap_zoho_crm.client import ZohoClient
-from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.emulator import Emulator
+from tests import apiclient
 from tests.faults.conftest import job_ids, truth_ids, wait_for
 
 
@@ -152,14 +151,8 @@ class EmulatorTime:
 
 def read_all_pages(emulator: Emulator, limit: int) -> tuple[int, EmulatorTime, ZohoClient]:
     clock = EmulatorTime(emulator.base_url)
-    auth = ZohoAuth(
-        client_id="emulator-client",
-        client_secret="emulator-secret",
-        refresh_token="emulator-refresh",
-        data_center=get_data_center("us"),
-        accounts_url=emulator.base_url,
-    )
-    client = ZohoClient(auth, max_retries=2, sleep=clock.sleep)
+    auth = apiclient.make_auth(emulator.base_url, sleep=time.sleep)
+    client = apiclient.make_client(auth, sleep=clock.sleep)
     reader = BulkReader(
         client,
         BulkSettings(poll_initial_seconds=0.05, poll_max_seconds=0.1, downloads_per_minute=limit),

@@ -10,6 +10,7 @@ from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.client import ZohoClient, endpoint_label
 from tap_zoho_crm.datacenters import DATA_CENTERS, get_data_center
 from tap_zoho_crm.errors import AuthError, ConfigError, ZohoAPIError, ZohoError
+from tests import apiclient
 
 if t.TYPE_CHECKING:
     from tests.unit.fakezoho import FakeZoho
@@ -27,19 +28,12 @@ class Clock:
 
 def make_auth(fake: FakeZoho, clock: Clock | None = None, **overrides: t.Any) -> ZohoAuth:
     config = {**fake.config(), **overrides}
-    return ZohoAuth(
-        client_id=config["client_id"],
-        client_secret=config["client_secret"],
-        refresh_token=config["refresh_token"],
-        data_center=get_data_center(config.get("data_center", "eu")),
-        accounts_url=config["accounts_url"],
-        clock=clock or Clock(),
-        sleep=lambda _: None,
-    )
+    center = config.get("data_center", "eu")
+    return apiclient.make_auth(fake.url, config, data_center=center, clock=clock or Clock())
 
 
 def make_client(fake: FakeZoho, auth: ZohoAuth | None = None) -> ZohoClient:
-    return ZohoClient(auth or make_auth(fake), max_retries=2, sleep=lambda _: None)
+    return apiclient.make_client(auth or make_auth(fake))
 
 
 def test_data_centre_table_has_every_zoho_dc() -> None:
@@ -138,15 +132,7 @@ def test_access_denied_is_retried_with_backoff(fake: FakeZoho) -> None:
 
 def test_access_denied_forever_gives_up_with_clear_error(fake: FakeZoho) -> None:
     fake.token_errors = ["Access Denied"] * 10
-    auth = ZohoAuth(
-        client_id="fake-client",
-        client_secret="fake-secret",
-        refresh_token="fake-refresh",
-        data_center=get_data_center("us"),
-        accounts_url=fake.url,
-        max_retries=2,
-        sleep=lambda _: None,
-    )
+    auth = apiclient.make_auth(fake.url, fake.config(), max_retries=2)
     with pytest.raises(ZohoError, match="throttled"):
         auth.access_token()
 

@@ -8,13 +8,12 @@ import typing as t
 
 import pytest
 
-from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.bulk import BulkReader, BulkSettings, BulkWindow
 from tap_zoho_crm.casting import RowCaster
 from tap_zoho_crm.client import ZohoClient
-from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.errors import BulkJobError, CorruptFileError, DataError
 from tap_zoho_crm.schema import Kind
+from tests import apiclient
 
 if t.TYPE_CHECKING:
     from tests.unit.fakezoho import FakeZoho
@@ -24,15 +23,8 @@ PAGE = "Id,Last_Name,Modified_Time\n{0},N{0},2025-03-02T16:21:05-05:00\n"
 
 
 def make_client(fake: FakeZoho) -> ZohoClient:
-    config = fake.config()
-    auth = ZohoAuth(
-        client_id=config["client_id"],
-        client_secret=config["client_secret"],
-        refresh_token=config["refresh_token"],
-        data_center=get_data_center("us"),
-        accounts_url=fake.url,
-    )
-    return ZohoClient(auth, max_retries=1, sleep=lambda _: None)
+    auth = apiclient.make_auth(fake.url, fake.config())
+    return apiclient.make_client(auth, max_retries=1)
 
 
 def make_reader(fake: FakeZoho, **settings: float) -> BulkReader:

@@ -10,11 +10,10 @@ import typing as t
 import pytest
 
 from tap_zoho_crm import records
-from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.client import ZohoClient
-from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.errors import CastError
 from tap_zoho_crm.schema import DELETED_AT, Kind
+from tests import apiclient
 from tests.unit.fakezoho import example
 
 if t.TYPE_CHECKING:
@@ -32,14 +31,7 @@ KINDS = {
 
 
 def make_client(fake: FakeZoho) -> ZohoClient:
-    auth = ZohoAuth(
-        client_id="fake-client",
-        client_secret="fake-secret",
-        refresh_token="fake-refresh",
-        data_center=get_data_center("us"),
-        accounts_url=fake.url,
-    )
-    return ZohoClient(auth, sleep=lambda _: None)
+    return ZohoClient(apiclient.make_auth(fake.url, fake.config()), sleep=apiclient.no_wait)
 
 
 def parsed_example(name: str) -> t.Any:

@@ -13,11 +13,10 @@ import urllib.request
 
 import pytest
 
-from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.client import BACKOFF_CAP_SECONDS, ZohoClient
-from tap_zoho_crm.datacenters import get_data_center
 from tap_zoho_crm.emulator import Emulator
 from tap_zoho_crm.errors import ZohoAPIError
+from tests import apiclient
 
 BULK = "/crm/bulk/v8/read"
 
@@ -36,15 +35,8 @@ def make_client(emu: Emulator, waits: list[float], *, advance: bool) -> ZohoClie
         if advance:
             emu.state.clock.advance(seconds)
 
-    auth = ZohoAuth(
-        client_id="emulator-client",
-        client_secret="emulator-secret",
-        refresh_token="emulator-refresh",
-        data_center=get_data_center("us"),
-        accounts_url=emu.base_url,
-        sleep=sleep,
-    )
-    return ZohoClient(auth, max_retries=5, sleep=sleep)
+    auth = apiclient.make_auth(emu.base_url, sleep=sleep)
+    return apiclient.make_client(auth, max_retries=5, sleep=sleep)
 
 
 def add_fault(emu: Emulator, **fault: t.Any) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import requests
 
-from tap_zoho_crm.auth import ZohoAuth
 from tap_zoho_crm.channel import (
     ChannelError,
     ChannelSettings,
@@ -29,6 +28,7 @@ from tap_zoho_crm.emulator import Emulator
 from tap_zoho_crm.store import EventStore, open_store
 from tap_zoho_crm.store.base import Event
 from tap_zoho_crm.webhook.app import ReceiverConfig, create_app
+from tests import apiclient
 from tests.webhook.conftest import ServerThread
 
 PATH = "/zoho/notifications"
@@ -55,13 +55,7 @@ def receiver(store: EventStore) -> Iterator[ServerThread]:
 @pytest.fixture
 def crm(emu: Emulator) -> CrmRequest:
     center = DataCenter("emulator", emu.base_url, emu.base_url)
-    auth = ZohoAuth(
-        client_id="emulator-client",
-        client_secret="emulator-secret",
-        refresh_token="emulator-refresh",
-        data_center=center,
-        accounts_url=emu.base_url,
-    )
+    auth = apiclient.make_auth(emu.base_url, data_center=center, sleep=time.sleep)
     return client_request(ZohoClient(auth, max_retries=0))
 
 
