@@ -8,6 +8,12 @@ A ``ChangeSet`` holds the ids that webhook events or the deleted-records list po
 rows for those ids are held back rather than emitted; fetched versions are offered the same way.
 When the export is done, ``settle()`` returns one outcome per id: the newest version seen, that
 version marked deleted, or a bare tombstone when no version was ever seen.
+
+Callbacks arrive at most once and in no promised order (a repeated delete may land after the
+restore that undid it), so events only say *which* ids to look at, never whether a record is
+live. That is decided by Get Records, which runs after every event the set holds was stored:
+an id it returns is live now, whatever the events said; one it does not return is deleted if
+an event or the deleted list says so.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class _Pending:
     deleted_at: dt.datetime | None = None
     version: dict[str, Any] | None = None
     version_time: dt.datetime | None = None
+    # Get Records returned it, after every event read: the record is live now.
+    found: bool = False
 
 
 @dataclass
@@ -84,9 +92,8 @@ class ChangeSet:
         return record_id in self._pending
 
     def add_events(self, events: Iterable[Event]) -> int:
-        """Apply events in sequence order: the last operation on an id decides.
-
-        Returns the number of events read.
+        """Make every id an event names pending; a delete also keeps its time (the latest
+        of an id's deletions). Returns the number of events read.
         """
         count = 0
         for event in events:
@@ -94,21 +101,13 @@ class ChangeSet:
             pending = self._pending.setdefault(event.record_id, _Pending())
             if event.operation == "delete":
                 moment = dt.datetime.fromtimestamp(event.server_time_ms / 1000, dt.timezone.utc)
-                pending.deleted_at = moment
-            else:
-                pending.deleted_at = None
+                pending.deleted_at = _latest(pending.deleted_at, moment)
         return count
 
     def add_deleted(self, record_id: str, deleted_time: str) -> None:
-        """Record a deletion seen in Zoho's deleted-records list.
-
-        A later event that says the record changed (a restore) still wins, because events
-        are added after the list and clear ``deleted_at``.
-        """
-        moment = parse_instant(deleted_time)
+        """Record a deletion seen in Zoho's deleted-records list."""
         pending = self._pending.setdefault(record_id, _Pending())
-        if pending.deleted_at is None or moment > pending.deleted_at:
-            pending.deleted_at = moment
+        pending.deleted_at = _latest(pending.deleted_at, parse_instant(deleted_time))
 
     def add_checks(self, record_ids: Iterable[str]) -> int:
         """Make ids pending that nothing says changed, so they are fetched and their newest
@@ -124,8 +123,16 @@ class ChangeSet:
         return added
 
     def ids_to_fetch(self) -> list[str]:
-        """Ids whose newest version must be read with Get Records."""
-        return [key for key, pending in self._pending.items() if pending.deleted_at is None]
+        """Ids to read with Get Records: every pending one, deleted or not, since only that
+        read tells whether the record is live now."""
+        return list(self._pending)
+
+    def found(self, record: dict[str, Any]) -> None:
+        """Take a version Get Records returned: the record is live, whatever events said."""
+        pending = self._pending.get(record["id"])
+        if pending is not None:
+            pending.found = True
+            self.offer(record)
 
     def offer(self, record: dict[str, Any]) -> bool:
         """Hold ``record`` if its id is pending; keep it only if it is the newest so far.
@@ -160,18 +167,22 @@ def _newer(candidate: dt.datetime | None, current: dt.datetime | None) -> bool:
     return current is None or candidate > current
 
 
+def _latest(current: dt.datetime | None, moment: dt.datetime) -> dt.datetime:
+    return moment if current is None or moment > current else current
+
+
 def _settle_one(record_id: str, pending: _Pending) -> Iterator[tuple[str, dict[str, Any]]]:
     version, deleted_at = pending.version, pending.deleted_at
+    if pending.found and version is not None:
+        # Live now: a restore, or a delete event that arrived after the restore's.
+        yield "upserts", {**version, DELETED_AT: None}
+        return
     if deleted_at is None:
         if version is None:
             # Fetch found nothing: deleted since the event. Its delete event or the
             # deleted-records list brings the tombstone; nothing to say now.
             LOGGER.debug("Changed record %s is gone from Zoho; awaiting its deletion", record_id)
             return
-        yield "upserts", {**version, DELETED_AT: None}
-        return
-    if version is not None and _newer(pending.version_time, deleted_at):
-        # Restored after the deletion: the newer live version wins.
         yield "upserts", {**version, DELETED_AT: None}
         return
     if version is not None:

@@ -6,8 +6,9 @@ The steps, in order:
 2. Decide the Bulk Read window (``plan.py``), or resume an interrupted load.
 3. Wait for the first page's job. Its export is now fixed, so note the event store's
    high-water mark ``H``: every change after this moment leaves an event above ``H``.
-4. Collect what events up to ``H`` (and, on a catch-up, Zoho's deleted-records list) say
-   about ids, fetch those records' newest versions, and hold them in a ``ChangeSet``.
+4. Collect the ids that events up to ``H`` (and, on a catch-up, Zoho's deleted-records list)
+   name, fetch them all, and hold them in a ``ChangeSet``: a record Get Records returns is
+   live, in whatever order its callbacks came.
 5. Emit bulk rows, holding back rows of pending ids; STATE after each page says how to
    continue the load.
 6. Emit each pending id once, in its newest version (or marked deleted), then bare
@@ -302,7 +303,7 @@ class ModuleSync:
                 self.stream.client, self.module, to_fetch, self.stream.selected_kinds
             )
             for record in fetched:
-                changes.offer(record)
+                changes.found(record)
             LOGGER.info(
                 "%s: %d events after seq %d; fetched %d of %d changed records in %.1f s",
                 self.module,

@@ -14,6 +14,7 @@ FAULT_NAMES = frozenset({
     "http_429", "http_500", "connection_reset", "invalid_token", "bulk_job_failure",
     "bulk_job_stuck", "corrupt_zip", "truncated_zip", "page_token_expired",
     "page_range_exceeded", "channel_refuse_renew", "drop_callbacks", "duplicate_callbacks",
+    "delay_callbacks",
 })
 
 

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_IDS = 100
 POST_TIMEOUT_SECONDS = 2.0
+# How long the `delay_callbacks` fault holds a callback back unless it says `seconds`.
+DELAY_SECONDS = 1.0
 EVENT_OF = {"insert": "create", "update": "edit", "delete": "delete"}
 
 
@@ -154,6 +156,10 @@ class Notifier:
             self.state.stats.callback("dropped")
             log.debug("callback for channel %s dropped (fault)", batch.channel.channel_id)
             return
+        held = faults.take("delay_callbacks")
+        if held:
+            # Zoho promises no order: later callbacks overtake this one while it waits.
+            time.sleep(float(held.options.get("seconds", DELAY_SECONDS)))
         copies = 2 if faults.take("duplicate_callbacks") else 1
         for _ in range(copies):
             self._post(batch.channel, body)

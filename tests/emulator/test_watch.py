@@ -190,6 +190,21 @@ def test_drop_and_duplicate_faults(client: Client, receiver: Receiver) -> None:
     assert callbacks == {"sent": 2, "dropped": 1, "failed": 0}
 
 
+def test_a_delayed_callback_is_overtaken_by_a_later_one(
+    client: Client, receiver: Receiver
+) -> None:
+    _enable(client, receiver.url)
+    client.fault("delay_callbacks", seconds=0.8)
+    created = client.admin("POST", "/modules/Leads/records", {"Last_Name": "Held"}).json()
+    time.sleep(0.2)  # its batch is closed and waiting
+    client.admin("DELETE", f"/modules/Leads/records/{created['id']}")
+
+    bodies = receiver.wait(2)
+
+    assert [body["operation"] for body in bodies] == ["delete", "insert"]
+    assert bodies[1]["server_time"] < bodies[0]["server_time"]
+
+
 def test_failed_post_is_counted(client: Client) -> None:
     _enable(client, "http://127.0.0.1:9/nowhere")
     client.admin("POST", "/modules/Leads/records", {"Last_Name": "Lost"})

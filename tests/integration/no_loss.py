@@ -236,11 +236,11 @@ class World:
 
     # -- faults ----------------------------------------------------------------------------
 
-    def fault(self, name: str, times: int = 1, path: str | None = None) -> None:
-        """Queue an emulator fault."""
+    def fault(self, name: str, times: int = 1, path: str | None = None, **options: Any) -> None:
+        """Queue an emulator fault (``options`` such as a delay's ``seconds``)."""
         extra = {"path": path} if path else {}
-        self.view.fault(name, times=times, **extra)
-        self.note(f"fault {name} x{times}{' on ' + path if path else ''}")
+        self.view.fault(name, times=times, **extra, **options)
+        self.note(f"fault {name} x{times}{' on ' + path if path else ''} {options or ''}")
 
     def stop_receiver(self) -> None:
         """Stop the webhook receiver; callbacks fail until it is back."""

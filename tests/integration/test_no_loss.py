@@ -2,11 +2,11 @@
 
 Hypothesis drives a small emulated org through creates, edits, deletes and restores,
 interleaved with syncs (some killed mid-run, some with changes made while they run) and
-faults: dropped and repeated callbacks, a stopped receiver, a lapsed channel, 429 storms,
-failed Bulk Read jobs. Whenever a sync starts with nothing pending (every fault cleared,
-every callback landed, nothing dropped that a catch-up has not covered) and completes, and
-once more at the end of every example, the table must equal the emulator's truth
-(``World.check``).
+faults: dropped, repeated and late (overtaken) callbacks, a stopped receiver, a lapsed
+channel, 429 storms, failed Bulk Read jobs. Whenever a sync starts with nothing pending
+(every fault cleared, every callback landed, nothing dropped that a catch-up has not
+covered) and completes, and once more at the end of every example, the table must equal the
+emulator's truth (``World.check``).
 
 ``HYPOTHESIS_PROFILE=soak`` (``make soak``) runs the profile registered in
 ``tests/conftest.py``; the default runs a handful of examples so ``make test`` stays quick.
@@ -163,6 +163,12 @@ class NoLossMachine(RuleBasedStateMachine):
     @_step
     def duplicate_callbacks(self, times: int) -> None:
         self.w.fault("duplicate_callbacks", times)
+
+    # Zoho promises no order: a held-back callback lands after later ones.
+    @rule(times=st.integers(1, 3), seconds=st.sampled_from([0.1, 0.5, 1.2]))
+    @_step
+    def delay_callbacks(self, times: int, seconds: float) -> None:
+        self.w.fault("delay_callbacks", times, seconds=seconds)
 
     @precondition(lambda self: self.world is not None and self.world.receiver is not None)
     @rule()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration import harness
 from tests.integration.no_loss import Parts, World, parts  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -68,3 +69,21 @@ def test_a_record_edited_while_a_resumed_load_waited_is_current(world: World) ->
     world.start_receiver()
 
     world.settle_and_check()
+
+
+def test_a_record_restored_right_after_its_delete_stays_live_whatever_the_callback_order(
+    world: World,
+) -> None:
+    """Found by the property with repeated callbacks: the delete's callback landed after the
+    restore's, the tap took the last event as the truth and marked a live record deleted."""
+    assert world.sync().ok
+    lead = sorted(world.model.live)[3]
+    world.fault("delay_callbacks", times=1, seconds=0.8)
+    world.delete(lead)
+    time.sleep(0.2)  # the delete's callback is composed, then held back
+    world.restore(lead)
+    world.settle_callbacks()
+
+    assert world.sync().ok
+    world.check()
+    assert harness.table_rows(world.schema, "Leads")[lead]["_sdc_deleted_at"] is None

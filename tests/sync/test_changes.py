@@ -37,7 +37,7 @@ def test_id_without_news_flows_straight_through() -> None:
 def test_older_csv_row_loses_to_the_fetched_version() -> None:
     changes = ChangeSet()
     changes.add_events([Ev(1, "a", "update", ms(T1))])
-    assert changes.offer(row("a", T1, "fetched"))
+    changes.found(row("a", T1, "fetched"))
 
     assert changes.offer(row("a", T0, "csv"))
 
@@ -49,7 +49,7 @@ def test_older_csv_row_loses_to_the_fetched_version() -> None:
 def test_newer_csv_row_beats_an_older_fetch() -> None:
     changes = ChangeSet()
     changes.add_events([Ev(1, "a", "update", ms(T0))])
-    changes.offer(row("a", T0, "fetched"))
+    changes.found(row("a", T0, "fetched"))
 
     changes.offer(row("a", T2, "page-two"))
 
@@ -59,7 +59,7 @@ def test_newer_csv_row_beats_an_older_fetch() -> None:
 def test_equal_times_keep_the_first_offer() -> None:
     changes = ChangeSet()
     changes.add_events([Ev(1, "a", "insert", ms(T1))])
-    changes.offer(row("a", T1, "fetched"))
+    changes.found(row("a", T1, "fetched"))
     changes.offer(row("a", T1, "csv"))
 
     assert [r["Last_Name"] for r in changes.settle().upserts] == ["fetched"]
@@ -77,7 +77,7 @@ def test_times_compare_as_instants_not_strings() -> None:
 def test_delete_with_a_known_version_keeps_its_values() -> None:
     changes = ChangeSet()
     changes.add_events([Ev(1, "a", "delete", ms(T2))])
-    assert changes.ids_to_fetch() == []
+    assert changes.ids_to_fetch() == ["a"]  # Get Records returns nothing for it
     changes.offer(row("a", T0, "last known"))
 
     outcome = changes.settle()
@@ -100,17 +100,44 @@ def test_restore_after_delete_comes_back_live() -> None:
     changes = ChangeSet()
     changes.add_events([Ev(1, "a", "delete", ms(T1)), Ev(2, "a", "update", ms(T2))])
     assert changes.ids_to_fetch() == ["a"]
-    changes.offer(row("a", T2, "restored"))
+    changes.found(row("a", T2, "restored"))
 
     outcome = changes.settle()
 
     assert outcome.upserts == [{**row("a", T2, "restored"), "_sdc_deleted_at": None}]
 
 
-def test_deleted_list_entry_older_than_a_live_version_is_a_restore() -> None:
+def test_a_repeated_delete_callback_after_the_restore_does_not_delete_it_again() -> None:
+    """Found by the no-loss property: callbacks come in no promised order, and a delete's
+    repeated callback landed after the restore's. The restore kept the old Modified_Time."""
+    changes = ChangeSet()
+    events = [Ev(1, "a", "delete", ms(T2)), Ev(2, "a", "update", ms(T2) + 40)]
+    changes.add_events([*events, Ev(3, "a", "delete", ms(T2))])
+    assert changes.ids_to_fetch() == ["a"]
+    changes.found(row("a", T0, "restored"))
+
+    outcome = changes.settle()
+
+    assert outcome.upserts == [{**row("a", T0, "restored"), "_sdc_deleted_at": None}]
+    assert outcome.tombstones == []
+
+
+def test_a_record_get_records_does_not_return_stays_deleted_at_its_latest_deletion() -> None:
+    changes = ChangeSet()
+    changes.add_events([Ev(1, "a", "delete", ms(T2)), Ev(2, "a", "delete", ms(T1))])
+    changes.add_deleted("a", T0)
+    changes.offer(row("a", T1, "row exported before the second delete"))
+
+    outcome = changes.settle()
+
+    expected = row("a", T1, "row exported before the second delete")
+    assert outcome.upserts == [{**expected, "_sdc_deleted_at": T2}]
+
+
+def test_deleted_list_entry_of_a_record_get_records_returns_is_a_restore() -> None:
     changes = ChangeSet()
     changes.add_deleted("a", T1)
-    changes.offer(row("a", T2, "restored"))
+    changes.found(row("a", T0, "restored"))
 
     assert changes.settle().upserts[0]["_sdc_deleted_at"] is None
 
@@ -139,8 +166,8 @@ def test_checked_ids_are_fetched_and_come_back_live_only_if_found() -> None:
     changes.add_events([Ev(1, "a", "delete", ms(T2))])
 
     assert changes.add_checks(["a", "b", "c"]) == 2  # "a" keeps its known deletion
-    assert sorted(changes.ids_to_fetch()) == ["b", "c"]
-    changes.offer(row("b", T0, "restored"))
+    assert sorted(changes.ids_to_fetch()) == ["a", "b", "c"]
+    changes.found(row("b", T0, "restored"))
 
     outcome = changes.settle()
     assert outcome.upserts == [{**row("b", T0, "restored"), "_sdc_deleted_at": None}]
