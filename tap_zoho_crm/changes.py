@@ -13,7 +13,9 @@ Callbacks arrive at most once and in no promised order (a repeated delete may la
 restore that undid it), so events only say *which* ids to look at, never whether a record is
 live. That is decided by Get Records, which runs after every event the set holds was stored:
 an id it returns is live now, whatever the events said; one it does not return is deleted if
-an event or the deleted list says so.
+an event or the deleted list says so. This rests on Get Records leaving out records in the
+recycle bin, as the emulator does; Zoho documents it as reading a module's records and shows
+deleted ones only through the deleted-records list, but does not say so outright.
 """
 
 from __future__ import annotations
