@@ -9,6 +9,7 @@ runs. The emulator's job list tells which pages each run asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -17,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.faults.conftest import RunningTap, job_ids, truth_ids, wait_for
+import pytest
+
+from tests.faults.conftest import RunningTap, TapRunner, job_ids, truth_ids, wait_for
 from tests.integration import harness
 
 JOB_SECONDS = 2.0
@@ -135,19 +138,36 @@ def test_without_webhooks_a_killed_load_resumes_and_the_next_sync_catches_up(
         emulator.stop()
 
 
-def test_a_page_token_older_than_a_day_starts_the_window_again(
+@dataclasses.dataclass
+class Interrupted:
+    """A direct tap run on a live channel, SIGKILLed during page 2, and its last STATE."""
+
+    emulator: harness.Emulator
+    tap: TapRunner
+    channel: dict[str, Any]
+    state: dict[str, Any]
+
+
+@pytest.fixture
+def interrupted(  # type: ignore[no-untyped-def]
     start_emulator, tap_for, live_channel
-) -> None:
+) -> Interrupted:
+    """The run the page-token tests continue."""
     emulator = start_emulator(300, job_seconds=JOB_SECONDS)
     tap = tap_for(emulator)
     channel = live_channel(tap)
     state = kill_during_page_two(emulator, tap.start(**channel))
+    return Interrupted(emulator, tap, channel, state)
+
+
+def test_a_page_token_older_than_a_day_starts_the_window_again(interrupted: Interrupted) -> None:
+    emulator, state = interrupted.emulator, interrupted.state
     bulk = state["bookmarks"]["Leads"]["bulk"]
     issued = dt.datetime.fromisoformat(bulk["page_token_issued_at"])
     bulk["page_token_issued_at"] = (issued - dt.timedelta(hours=25)).isoformat()
     emulator.admin("POST", "clock", json={"advance_seconds": 25 * 3600})
 
-    run = tap.run(state=state, **channel)
+    run = interrupted.tap.run(state=state, **interrupted.channel)
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert first_pages(emulator, 2) == [1, 2, 3]
@@ -155,16 +175,11 @@ def test_a_page_token_older_than_a_day_starts_the_window_again(
     assert "bulk" not in run.last_state()["bookmarks"]["Leads"]
 
 
-def test_a_refused_page_token_starts_the_window_again(
-    start_emulator, tap_for, live_channel
-) -> None:
-    emulator = start_emulator(300, job_seconds=JOB_SECONDS)
-    tap = tap_for(emulator)
-    channel = live_channel(tap)
-    state = kill_during_page_two(emulator, tap.start(**channel))
+def test_a_refused_page_token_starts_the_window_again(interrupted: Interrupted) -> None:
+    emulator = interrupted.emulator
     emulator.fault("page_token_expired", times=1)
 
-    run = tap.run(state=state, **channel)
+    run = interrupted.tap.run(state=interrupted.state, **interrupted.channel)
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert "EXPIRED_VALUE" in run.stderr
