@@ -10,8 +10,9 @@ emulator's truth (``World.check``).
 
 ``HYPOTHESIS_PROFILE=soak`` (``make soak``) runs the profile registered in
 ``tests/conftest.py``; the default runs a handful of examples so ``make test`` stays quick.
-With ``NO_LOSS_PROGRESS=<file>`` every example appends one JSON line (outcome, seconds,
-syncs; a failed one also its steps and error), so a long soak can be followed while it runs.
+With ``NO_LOSS_PROGRESS=<file>`` every example appends one JSON line (outcome ``passed``,
+``failed`` or ``discarded`` when Hypothesis abandoned it; seconds, syncs; a failed one also its
+steps and error), so a long soak can be followed while it runs.
 A failure is shrunk, printed with its steps, and replayed first by the next run (Hypothesis'
 example database); keep it as a plain test in ``test_no_loss_examples.py``.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
+from hypothesis.errors import StopTest
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -97,7 +100,8 @@ def _step(rule_body: Callable[..., None]) -> Callable[..., None]:
             rule_body(machine, **arguments)
         except BaseException as exc:
             world = machine.world
-            if world is not None and world.step_error is None:
+            first = world is not None and world.step_error is None
+            if world is not None and first and not isinstance(exc, StopTest):
                 world.step_error = (
                     f"in step {rule_body.__name__}: {type(exc).__name__}: {exc}\n"
                     + "".join(traceback.format_exception(exc)[-6:])
@@ -247,6 +251,12 @@ class NoLossMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         world = self.world
         if world is None:
+            return
+        if isinstance(sys.exc_info()[1], StopTest):
+            # Hypothesis abandoned the example (it drew past its size limit): nothing to
+            # judge, and it does not count towards the examples run.
+            world.close()
+            world.report_progress("discarded")
             return
         try:
             if world.step_error is None:
