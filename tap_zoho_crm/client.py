@@ -317,7 +317,8 @@ class ZohoClient:
 
 
 def _retryable(status: int) -> bool:
-    return status == 429 or status >= 500
+    """A server error worth another try (429 is waited out apart, before this is asked)."""
+    return status >= 500
 
 
 def _credits_spent(label: str) -> CreditsExhausted:

@@ -36,14 +36,18 @@ def _instant(value: t.Any) -> str | None:
     return "an ISO 8601 date-time such as 2025-03-02T21:21:05+00:00"
 
 
-def _count(value: t.Any) -> str | None:
-    ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
-    return None if ok else "a whole number, 0 or more"
+def _whole_number(least: int) -> _Check:
+    def check(value: t.Any) -> str | None:
+        ok = value is None or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= least
+        )
+        return None if ok else f"a whole number, {least} or more"
+
+    return check
 
 
-def _page(value: t.Any) -> str | None:
-    ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
-    return None if ok else "a whole number, 1 or more"
+_count = _whole_number(0)
+_page = _whole_number(1)
 
 
 def _text(value: t.Any) -> str | None:
