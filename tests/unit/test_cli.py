@@ -31,6 +31,21 @@ def run_tap(
     )
 
 
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The ERROR lines a run wrote to stderr."""
+    return [line for line in result.stderr.splitlines() if "ERROR" in line]
+
+
+def one_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single ERROR line of a failed run that wrote nothing to stdout."""
+    errors = error_lines(result)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(errors) == 1, result.stderr
+    assert result.stdout == ""
+    return errors[0]
+
+
 CASES: dict[str, tuple[dict[str, t.Any], str]] = {
     "missing_secret": ({"client_secret": None}, "'client_secret' is a required property"),
     "blank_secret": ({"client_secret": " "}, "client_secret must not be empty"),
@@ -49,12 +64,7 @@ def test_bad_config_gives_one_readable_line(
     changes, expected = CASES[case]
     config = {k: v for k, v in {**fake.config(), **changes}.items() if v is not None}
     result = run_tap(tmp_path, config, *mode)
-    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert len(errors) == 1, result.stderr
-    assert re.search(expected, errors[0])
-    assert result.stdout == ""
+    assert re.search(expected, one_error(result))
 
 
 def test_sync_writes_typed_records_and_final_state(fake: FakeZoho, tmp_path: pathlib.Path) -> None:

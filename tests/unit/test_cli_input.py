@@ -9,15 +9,14 @@ import json
 import pathlib
 import re
 import subprocess
-import sys
 import typing as t
 
 import pytest
 
+from tests.unit.test_cli import TAP, one_error
+
 if t.TYPE_CHECKING:
     from tests.unit.fakezoho import FakeZoho
-
-TAP = pathlib.Path(sys.executable).parent / "tap-zoho-crm"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -34,16 +33,6 @@ def write(path: pathlib.Path, value: t.Any) -> str:
 def config_file(fake: FakeZoho, tmp_path: pathlib.Path, **changes: t.Any) -> str:
     config = {**fake.config(event_store_url=f"sqlite:///{tmp_path}/events.sqlite3"), **changes}
     return write(tmp_path / "config.json", {k: v for k, v in config.items() if v is not None})
-
-
-def one_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The single ERROR line of a failed run that wrote nothing to stdout."""
-    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(errors) == 1, result.stderr
-    assert result.stdout == ""
-    return errors[0]
 
 
 SETTINGS: dict[str, tuple[dict[str, t.Any], str]] = {

@@ -16,7 +16,7 @@ from tap_zoho_crm import sync
 from tap_zoho_crm.errors import ZohoAPIError
 from tap_zoho_crm.store import open_store
 from tap_zoho_crm.tap import SDK_SYNC_FAILED, TapZohoCRM
-from tests.unit.test_cli import run_tap
+from tests.unit.test_cli import error_lines, one_error, run_tap
 
 if t.TYPE_CHECKING:
     from tests.unit.fakezoho import FakeZoho
@@ -28,16 +28,17 @@ def config(fake: FakeZoho, tmp_path: pathlib.Path, **extra: t.Any) -> dict[str, 
     return fake.config(event_store_url=f"sqlite:///{tmp_path}/events.sqlite3", **extra)
 
 
-
-
-def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
-    return [line for line in result.stderr.splitlines() if "ERROR" in line]
+def sync_refused_by_bulk_read(
+    fake: FakeZoho, tmp_path: pathlib.Path, code: str
+) -> subprocess.CompletedProcess[str]:
+    """A sync whose Bulk Read job creation Zoho answers 400 ``code``."""
+    body = {"data": [{"code": code, "message": "refused", "status": "error"}]}
+    fake.faults = [("/crm/bulk/v8/read", 400, body)]
+    return run_tap(tmp_path, config(fake, tmp_path))
 
 
 def test_zoho_error_inside_a_sync_is_logged_once(fake: FakeZoho, tmp_path: pathlib.Path) -> None:
-    body = {"data": [{"code": "INVALID_CRITERIA", "message": "bad", "status": "error"}]}
-    fake.faults = [("/crm/bulk/v8/read", 400, body)]
-    result = run_tap(tmp_path, config(fake, tmp_path))
+    result = sync_refused_by_bulk_read(fake, tmp_path, "INVALID_CRITERIA")
     errors = error_lines(result)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -47,9 +48,7 @@ def test_zoho_error_inside_a_sync_is_logged_once(fake: FakeZoho, tmp_path: pathl
 
 
 def test_module_bulk_read_refuses_gets_a_hint(fake: FakeZoho, tmp_path: pathlib.Path) -> None:
-    body = {"data": [{"code": "MODULE_NOT_SUPPORTED", "message": "no", "status": "error"}]}
-    fake.faults = [("/crm/bulk/v8/read", 400, body)]
-    result = run_tap(tmp_path, config(fake, tmp_path))
+    result = sync_refused_by_bulk_read(fake, tmp_path, "MODULE_NOT_SUPPORTED")
     errors = error_lines(result)
     assert result.returncode == 1
     assert len(errors) == 1, result.stderr
@@ -63,12 +62,8 @@ def test_module_bulk_read_cannot_export_is_refused_at_discovery(
     fake: FakeZoho, tmp_path: pathlib.Path, module: str, mode: tuple[str, ...]
 ) -> None:
     result = run_tap(tmp_path, config(fake, tmp_path, modules=["Leads", module]), *mode)
-    errors = error_lines(result)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert len(errors) == 1, result.stderr
-    assert f"module {module} cannot be exported by Bulk Read; remove it from modules" in errors[0]
-    assert result.stdout == ""
+    line = one_error(result)
+    assert f"module {module} cannot be exported by Bulk Read; remove it from modules" in line
     assert "/crm/bulk/v8/read" not in fake.paths()
 
 
