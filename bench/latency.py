@@ -30,7 +30,6 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._procs import drain  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
 POLL_SECONDS = 0.25
@@ -117,7 +116,6 @@ def main() -> int:
     harness.ensure_database()
     schema = "bench_latency_" + os.urandom(4).hex()
     emulator = harness.Emulator(leads=options.leads, page_size=200_000, job_seconds=1)
-    drain(emulator)
     try:
         with tempfile.TemporaryDirectory(prefix="tzc-bench-latency-") as scratch:
             edits = run_schedule(emulator, Path(scratch), schema, options)
@@ -142,7 +140,6 @@ def run_schedule(
 ) -> list[Edit]:
     """Full load first; then edits at random moments while cron runs every minute."""
     receiver = harness.Receiver(f"sqlite:///{scratch}/events.sqlite3")
-    drain(receiver)
     try:
         project = harness.MeltanoProject(scratch, schema, emulator.url, receiver.notify_url)
         print(f"full load of {options.leads:,} leads ...", flush=True)

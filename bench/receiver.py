@@ -35,7 +35,6 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._procs import drain  # noqa: E402
 from tap_zoho_crm.store import ChannelRecord, open_store  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
@@ -115,7 +114,6 @@ def bench_store(label: str, url: str, shapes: list[Shape], options: argparse.Nam
     """Serve callbacks into the store at ``url`` and report each shape."""
     channel = register_channel(url)
     receiver = harness.Receiver(url)
-    drain(receiver)
     try:
         target = urllib.parse.urlsplit(receiver.notify_url)
         ids = itertools.count(FIRST_ID)

@@ -33,7 +33,6 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._procs import drain  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
 TARGET = REPO / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
@@ -67,7 +66,6 @@ def main() -> int:
     emulator = harness.Emulator(
         leads=options.leads, page_size=options.page_size, job_seconds=options.job_seconds
     )
-    drain(emulator)
     try:
         with tempfile.TemporaryDirectory(prefix="tzc-bench-") as scratch:
             results = measure_all(emulator, Path(scratch), options)
