@@ -157,7 +157,6 @@ class World:
             self.model.live.add(str(record["id"]))
         self.fields = self.view.fields(MODULE)
         self.log: list[str] = []
-        self.lapsed = False
         self.began = time.monotonic()
         # A check that failed in a step (teardown still runs and reports the example).
         self.step_error: str | None = None
@@ -262,7 +261,6 @@ class World:
     def lapse_channel(self) -> None:
         """Move the emulator clock past the channel's expiry, so it lapses."""
         self.view.admin("POST", "clock", json={"advance_seconds": LAPSE_SECONDS})
-        self.lapsed = True
         self.note("channel lapsed (clock +25 h)")
 
     def settle_callbacks(self) -> None:
